@@ -1,0 +1,1 @@
+"""Pure-PyTorch StreamingT2V building blocks; no ComfyUI imports here."""
