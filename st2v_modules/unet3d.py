@@ -17,16 +17,17 @@ from .layers import Attention, Ops, TemporalTransformer, TimestepMLP, timestep_e
 
 
 class UNet3D(nn.Module):
-    def __init__(self, config: UNet3DConfig, ops: Ops = nn, dtype: torch.dtype | None = None, device: Any = None,
+    def __init__(self, config: UNet3DConfig, operations: Ops = nn, dtype: torch.dtype | None = None, device: Any = None,
                  with_decoder: bool = True, cross_attention_cls: type[Attention] = Attention):
         super().__init__()
         self.config = config
         self.dtype = dtype or torch.float32
         factory = {"device": device, "dtype": dtype}
+        ops = operations
         c = config
         chs = c.block_out_channels
         level_kw = dict(temb_ch=c.time_embed_dim, head_dim=c.attention_head_dim, groups=c.norm_num_groups, eps=c.norm_eps,
-                        context_dim=c.cross_attention_dim, ops=ops, factory=factory, cross_attention_cls=cross_attention_cls)
+                        context_dim=c.cross_attention_dim, ops=operations, factory=factory, cross_attention_cls=cross_attention_cls)
 
         self.conv_in = ops.Conv2d(c.in_channels, chs[0], 3, padding=1, **factory)
         self.time_embedding = TimestepMLP(chs[0], c.time_embed_dim, ops, factory)

@@ -1,0 +1,19 @@
+"""ComfyUI-StreamingT2V: registers the pack's nodes with ComfyUI."""
+from typing_extensions import override
+
+from comfy_api.latest import ComfyExtension, io
+
+from .nodes.latents import EmptyVideoLatent
+from .nodes.loading import LoadModelScopeT2V
+from .nodes.paths import register_model_folder
+
+
+class StreamingT2VExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [LoadModelScopeT2V, EmptyVideoLatent]
+
+
+async def comfy_entrypoint() -> StreamingT2VExtension:
+    register_model_folder()
+    return StreamingT2VExtension()

@@ -1,0 +1,68 @@
+"""The ModelScope T2V UNet3D as a ComfyUI model: eps prediction, SD's scaled-linear schedule, frames in the batch."""
+from __future__ import annotations
+
+import torch
+
+import comfy.conds
+import comfy.latent_formats
+import comfy.model_base
+import comfy.model_management as mm
+import comfy.model_patcher
+import comfy.supported_models_base
+import comfy.utils
+
+from ..st2v_modules.config import UNet3DConfig
+from ..st2v_modules.unet3d import UNet3D
+from ..st2v_modules.unet_checkpoint import load_unet3d_state_dict
+
+WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+# Peak activation memory of one UNet3D forward, in MB per latent pixel-frame per dtype byte /100 (BaseModel's
+# unit). Measured by bench/unet_forward.py --memory on the full-size model: 256x256, 16 frames, CFG batch 2.
+MEMORY_USAGE_FACTOR = 2.4
+
+
+class ModelScopeT2VConfig(comfy.supported_models_base.BASE):
+    unet_extra_config = {}
+    latent_format = comfy.latent_formats.SD15
+    sampling_settings = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012}
+    memory_usage_factor = MEMORY_USAGE_FACTOR
+    supported_inference_dtypes = [torch.float16, torch.bfloat16, torch.float32]
+
+
+class ModelScopeT2V(comfy.model_base.BaseModel):
+    """Latents are `[frames, 4, H/8, W/8]` like core SVD, so core VAE and latent nodes work on them unchanged."""
+
+    def __init__(self, model_config: ModelScopeT2VConfig, device=None):
+        super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device, unet_model=UNet3D)
+
+    def extra_conds(self, **kwargs):
+        out = super().extra_conds(**kwargs)
+        # cond and uncond may be batched together: the frame count, not the batch, tells videos apart
+        out["num_frames"] = comfy.conds.CONDConstant(kwargs.get("video_frames", kwargs["noise"].shape[0]))
+        return out
+
+
+def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:
+    """Wrap converted weights in a ModelPatcher, dtype chosen by the host unless the user forces one.
+
+    The network is built on the meta device and the tensors are assigned, so the weights exist once.
+    """
+    load_device = mm.get_torch_device()
+    offload_device = mm.unet_offload_device()
+    config = ModelScopeT2VConfig({"config": unet_config})
+    dtype = WEIGHT_DTYPES[weight_dtype] or mm.unet_dtype(model_params=sum(v.numel() for v in sd.values()),
+                                                         supported_dtypes=config.supported_inference_dtypes,
+                                                         weight_dtype=comfy.utils.weight_dtype(sd))
+    config.set_inference_dtype(dtype, mm.unet_manual_cast(dtype, load_device, config.supported_inference_dtypes))
+    model = ModelScopeT2V(config, device="meta")
+    for key in list(sd):
+        sd[key] = sd[key].to(dtype)
+    model.diffusion_model.load_state_dict(sd, strict=True, assign=True)
+    model.device = offload_device
+    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+
+
+def load_modelscope_t2v(path: str, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:
+    sd, unet_config = load_unet3d_state_dict(path)
+    return build_model_patcher(sd, unet_config, weight_dtype)

@@ -1,0 +1,60 @@
+"""Read tensors from weight files without running code and without a second copy in RAM."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from .errors import CheckpointError
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+WRAPPER_KEYS = ("state_dict", "module")
+
+
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """All tensors of a `.safetensors` or pickle file (`weights_only=True`, memory-mapped where the format allows)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Model file not found: {path}. Check the file name, or put the file into the models folder and refresh.")
+    if path.endswith(".safetensors") or path.endswith(".sft"):
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{os.path.basename(path)} is not a readable .safetensors file ({e}); it is probably "
+                                  "truncated or corrupt: download it again.") from None
+    return _read_pickle(path)
+
+
+def safetensors_metadata(path: str) -> dict[str, str]:
+    if not path.endswith(".safetensors"):
+        return {}
+    with safe_open(path, framework="pt") as f:
+        return f.metadata() or {}
+
+
+def _read_pickle(path: str) -> dict[str, torch.Tensor]:
+    name = os.path.basename(path)
+    try:
+        mmap = zipfile.is_zipfile(path)  # only the zip format can be memory-mapped
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{name} holds Python objects other than tensors, so it was not loaded (only plain "
+                              f"weights are read, nothing in a file may run code): {str(e).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{name} could not be read ({str(e).splitlines()[0]}); it is probably truncated or "
+                              "corrupt: download it again.") from None
+    for key in WRAPPER_KEYS:
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"{name} is not a state dict of tensors; expected a model weights file.")
+    return data
+
+
+def read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

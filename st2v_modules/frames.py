@@ -1,0 +1,17 @@
+"""Frame and resolution arithmetic for frames-in-batch video latents."""
+from __future__ import annotations
+
+LATENT_CHANNELS = 4
+VAE_FACTOR = 8
+
+
+def empty_video_latent_shape(frames: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """`[frames, 4, height/8, width/8]`, refusing sizes the VAE cannot represent."""
+    if frames < 1:
+        raise ValueError(f"frames is {frames}; a video needs at least 1 frame (StreamingT2V chunks have 16).")
+    for name, value in (("width", width), ("height", height)):
+        if value < VAE_FACTOR or value % VAE_FACTOR:
+            fit = max(VAE_FACTOR, round(value / VAE_FACTOR) * VAE_FACTOR)
+            raise ValueError(f"{name} is {value}; it must be a multiple of {VAE_FACTOR} (the VAE works on "
+                             f"{VAE_FACTOR}x{VAE_FACTOR} pixel blocks): use {fit}.")
+    return frames, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR
