@@ -161,7 +161,8 @@ def infer_config(sd: dict[str, torch.Tensor]) -> UNet3DConfig:
         cross_up = tuple(CROSS_ATTN_UP if f"up_blocks.{i}.attentions.0.proj_in.weight" in sd else PLAIN_UP for i in range(levels))
         context_keys = [k for k in sd if k.endswith("attentions.0.transformer_blocks.0.attn2.to_k.weight") and "temp_" not in k]
         return UNet3DConfig(
-            in_channels=sd["conv_in.weight"].shape[1], out_channels=sd["conv_out.weight"].shape[0],
+            in_channels=sd["conv_in.weight"].shape[1],
+            out_channels=sd["conv_out.weight"].shape[0] if "conv_out.weight" in sd else sd["conv_in.weight"].shape[1],
             block_out_channels=channels, down_block_types=cross_down, up_block_types=cross_up,
             layers_per_block=_count(sd, r"down_blocks\.0\.resnets\.(\d+)\."),
             attention_head_dim=sd["transformer_in.proj_in.weight"].shape[0] // UNet3DConfig.transformer_in_heads,
