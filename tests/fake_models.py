@@ -1,0 +1,72 @@
+"""A models folder as a user has it after downloading ModelScope T2V, with random weights.
+
+The UNet is tiny; the text encoder and VAE keep their real architecture (the host builds those
+from fixed configs) with random fp16 weights.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from safetensors.torch import save_file
+
+from tiny_models import tiny_unet, write_diffusers_unet, write_modelscope_unet, write_single_file
+
+DIFFUSERS_UNET = "text-to-video-ms-1.7b/unet/diffusion_pytorch_model.safetensors"
+SINGLE_FILE_FP16 = "modelscope_t2v_unet_fp16.safetensors"
+MODELSCOPE_PTH = "modelscope-t2v/text2video_pytorch_model.pth"
+TEXT_ENCODER = "modelscope_text_encoder.safetensors"
+VAE = "modelscope_vae.safetensors"
+NOT_A_UNET = "not_a_unet.safetensors"
+TRUNCATED = "truncated_unet.safetensors"
+
+
+def random_like_shapes(shapes: dict[str, torch.Size], seed: int, std: float = 0.02) -> dict[str, torch.Tensor]:
+    """Norm scales 1, biases 0, everything else small Gaussian noise, stored as fp16."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, shape in shapes.items():
+        if key.endswith("bias"):
+            out[key] = torch.zeros(shape, dtype=torch.float16)
+        elif ("norm" in key or "layer_norm" in key) and len(shape) == 1:
+            out[key] = torch.ones(shape, dtype=torch.float16)
+        else:
+            out[key] = (torch.randn(shape, generator=g) * std).half()
+    return out
+
+
+def text_encoder_shapes() -> dict[str, torch.Size]:
+    """OpenCLIP ViT-H text tower as the diffusers folder ships it (transformers CLIPTextModel, 23 layers)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+    config = CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=23,
+                            hidden_act="gelu", projection_dim=1024, vocab_size=49408, max_position_embeddings=77)
+    with torch.device("meta"):
+        shapes = CLIPTextModel(config).state_dict()
+    # the published file names keys `text_model.*`, which transformers 5 no longer prints
+    return {k if k.startswith("text_model.") else "text_model." + k: v.shape for k, v in shapes.items()}
+
+
+def vae_shapes() -> dict[str, torch.Size]:
+    """The SD VAE in diffusers layout (the folder's vae/diffusion_pytorch_model.safetensors)."""
+    from diffusers import AutoencoderKL
+    with torch.device("meta"):
+        vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                            block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4)
+        return {k: v.shape for k, v in vae.state_dict().items()}
+
+
+def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> None:
+    t2v = os.path.join(models_dir, "streamingt2v")
+    unet = tiny_unet()
+    write_diffusers_unet(os.path.join(t2v, "text-to-video-ms-1.7b"), unet)
+    write_single_file(os.path.join(t2v, SINGLE_FILE_FP16), unet, torch.float16)
+    if with_modelscope_pth:
+        write_modelscope_unet(os.path.join(t2v, os.path.dirname(MODELSCOPE_PTH)))
+    save_file({"encoder.down.0.block.0.conv1.weight": torch.zeros(8, 8, 3, 3)}, os.path.join(t2v, NOT_A_UNET))
+    with open(os.path.join(t2v, SINGLE_FILE_FP16), "rb") as f:
+        head = f.read(4096)
+    with open(os.path.join(t2v, TRUNCATED), "wb") as f:
+        f.write(head)
+    for folder, name, shapes, seed in [("text_encoders", TEXT_ENCODER, text_encoder_shapes(), 1), ("vae", VAE, vae_shapes(), 2)]:
+        os.makedirs(os.path.join(models_dir, folder), exist_ok=True)
+        save_file(random_like_shapes(shapes, seed), os.path.join(models_dir, folder, name))

@@ -1,0 +1,40 @@
+"""API-format graphs the way a user wires them: our loader and latent, everything else core nodes."""
+from __future__ import annotations
+
+from fake_models import DIFFUSERS_UNET, TEXT_ENCODER, VAE
+
+
+def text_to_video(unet_name: str = DIFFUSERS_UNET, frames: int = 16, width: int = 64, height: int = 48, steps: int = 2,
+                  sampler: str = "euler", scheduler: str = "normal", seed: int = 7, prefix: str = "stv_test") -> dict:
+    """ModelScope T2V first chunk: load, encode prompts, KSampler, VAE Decode, Create Video, Save Video (mp4)."""
+    return {
+        "1": {"class_type": "STV_LoadModelScopeT2V", "inputs": {"unet_name": unet_name, "weight_dtype": "default"}},
+        "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": VAE}},
+        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat walks on the beach", "clip": ["2", 0]}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["2", 0]}},
+        "6": {"class_type": "STV_EmptyVideoLatent", "inputs": {"frames": frames, "width": width, "height": height}},
+        "7": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": seed, "steps": steps, "cfg": 7.5, "sampler_name": sampler, "scheduler": scheduler,
+            "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0], "denoise": 1.0}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["3", 0]}},
+        "9": {"class_type": "CreateVideo", "inputs": {"images": ["8", 0], "fps": 8.0}},
+        "10": {"class_type": "SaveVideo", "inputs": {"video": ["9", 0], "filename_prefix": prefix, "format": "mp4", "codec": "h264"}},
+    }
+
+
+def sample_only(unet_name: str = DIFFUSERS_UNET, sampler: str = "euler", scheduler: str = "normal", steps: int = 3) -> dict:
+    """The graph up to the sampled latent, saved with the core SaveLatent node."""
+    graph = text_to_video(unet_name=unet_name, sampler=sampler, scheduler=scheduler, steps=steps)
+    for node in ("3", "8", "9", "10"):
+        del graph[node]
+    graph["11"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0], "filename_prefix": f"latents/{sampler}_{scheduler}"}}
+    return graph
+
+
+def video_frames(path: str) -> tuple[int, int, int]:
+    """(frames, width, height) of a video file, decoded with PyAV."""
+    import av
+    with av.open(path) as container:
+        frames = [f for f in container.decode(video=0)]
+    return len(frames), frames[0].width, frames[0].height

@@ -1,0 +1,115 @@
+"""The pack inside the real ComfyUI (library mode): core nodes make a video from our MODEL."""
+import os
+
+import pytest
+import torch
+
+from fake_models import MODELSCOPE_PTH, NOT_A_UNET, SINGLE_FILE_FP16, TRUNCATED
+from graphs import sample_only, text_to_video, video_frames
+from host import HostExecutionError, HostValidationError
+
+pytestmark = pytest.mark.host
+OUR_NODES = ["STV_LoadModelScopeT2V", "STV_EmptyVideoLatent"]
+
+
+def saved_video(host, outputs: dict) -> str:
+    (entry,) = outputs["10"]["images"]
+    return os.path.join(host.folder_paths.get_output_directory(), entry["subfolder"], entry["filename"])
+
+
+def test_nodes_are_registered_with_tooltips_and_categories(host):
+    for node_id in OUR_NODES:
+        node = host.nodes.NODE_CLASS_MAPPINGS[node_id]
+        info = node.GET_SCHEMA().get_v1_info(node)
+        assert info.category.startswith("StreamingT2V/")
+        inputs = {**info.input["required"], **info.input.get("optional", {})}
+        assert inputs and all(opts[1].get("tooltip") for opts in inputs.values()), node_id
+
+
+def test_text_to_video_with_core_ksampler_vae_decode_and_save_video(host):
+    outputs = host.run(text_to_video(frames=16, width=64, height=48, prefix="stv_t2v"))
+    path = saved_video(host, outputs)
+    assert path.endswith(".mp4") and os.path.getsize(path) > 0
+    assert video_frames(path) == (16, 64, 48)
+
+
+@pytest.mark.parametrize("sampler, scheduler", [("euler", "normal"), ("euler_ancestral", "karras"), ("dpmpp_2m", "karras"),
+                                                ("ddim", "ddim_uniform"), ("uni_pc", "simple")])
+def test_core_samplers_run_on_the_model(host, sampler, scheduler):
+    host.run(sample_only(sampler=sampler, scheduler=scheduler))
+    latent = latest_latent(host, f"{sampler}_{scheduler}")
+    assert latent.shape == (16, 4, 6, 8)
+    assert torch.isfinite(latent).all() and latent.std() > 0.1
+
+
+def latest_latent(host, name: str) -> torch.Tensor:
+    from safetensors.torch import load_file
+    folder = os.path.join(host.folder_paths.get_output_directory(), "latents")
+    newest = max((f for f in os.listdir(folder) if f.startswith(name)), key=lambda f: os.path.getmtime(os.path.join(folder, f)))
+    return load_file(os.path.join(folder, newest))["latent_tensor"]
+
+
+@pytest.mark.parametrize("unet_name", [SINGLE_FILE_FP16, MODELSCOPE_PTH])
+def test_every_file_format_loads_through_the_node(host, unet_name):
+    from comfy_api.latest import io  # noqa: F401  (the host is booted: its modules import)
+    node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
+    patcher = node.execute(unet_name=unet_name, weight_dtype="default").result[0]
+    assert patcher.model.diffusion_model.dtype == torch.float32  # CPU computes in fp32 whatever the file holds
+    assert patcher.model.get_dtype() == torch.float32
+
+
+def test_cond_and_uncond_batched_together_equal_separate_calls(host):
+    node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
+    model = node.execute(unet_name=SINGLE_FILE_FP16, weight_dtype="default").result[0].model
+    frames, g = 4, torch.Generator().manual_seed(0)
+    x = torch.randn(2 * frames, 4, 6, 8, generator=g)
+    sigma = torch.full((2 * frames,), 3.0)
+    context = torch.randn(2, 77, 1024, generator=g).repeat_interleave(frames, dim=0)
+    with torch.inference_mode():
+        together = model.apply_model(x, sigma, c_crossattn=context, num_frames=frames)
+        apart = torch.cat([model.apply_model(x[i:i + frames], sigma[i:i + frames], c_crossattn=context[i:i + frames],
+                                             num_frames=frames) for i in (0, frames)])
+    assert (together - apart).abs().max() < 1e-5
+    assert (together[:frames] - together[frames:]).abs().max() > 1e-3  # the two halves really differ
+
+
+def test_memory_estimate_grows_with_frames(host):
+    node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
+    model = node.execute(unet_name=SINGLE_FILE_FP16, weight_dtype="default").result[0].model
+    one, two = (model.memory_required([n, 4, 32, 32]) for n in (16, 32))
+    assert one > 0 and two == pytest.approx(2 * one)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("width", 60, "width is 60; it must be a multiple of 8 .*use 64"),
+    ("height", 44, "height is 44; it must be a multiple of 8 .*use 48"),
+])
+def test_sizes_the_vae_cannot_take_are_refused_before_running(host, field, value, message):
+    graph = text_to_video(**{field: value})
+    with pytest.raises(HostValidationError) as failure:
+        host.run(graph)
+    errors = failure.value.node_errors["6"]["errors"]
+    assert any(__import__("re").search(message, e["details"]) for e in errors), errors
+
+
+def test_zero_frames_are_refused_naming_the_input(host):
+    with pytest.raises(HostValidationError) as failure:
+        host.run(text_to_video(frames=0))
+    errors = failure.value.node_errors["6"]["errors"]
+    assert any("frames is 0; a video needs at least 1 frame" in e["details"] for e in errors), errors
+
+
+def test_a_model_name_that_is_not_in_the_folder_is_refused(host):
+    with pytest.raises(HostValidationError) as failure:
+        host.run(text_to_video(unet_name="nothere.safetensors"))
+    assert "unet_name" in str(failure.value.node_errors["1"])
+
+
+def test_a_vae_file_chosen_as_unet_says_what_it_is(host):
+    with pytest.raises(HostExecutionError, match="looks like a VAE; expected a ModelScope text-to-video UNet"):
+        host.run(text_to_video(unet_name=NOT_A_UNET))
+
+
+def test_a_truncated_download_says_download_it_again(host):
+    with pytest.raises(HostExecutionError, match="truncated or corrupt: download it again"):
+        host.run(text_to_video(unet_name=TRUNCATED))
