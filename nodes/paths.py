@@ -18,4 +18,9 @@ def model_files() -> list[str]:
 
 
 def model_path(name: str) -> str:
-    return folder_paths.get_full_path_or_raise(MODEL_FOLDER, name)
+    path = folder_paths.get_full_path(MODEL_FOLDER, name)
+    if path is None:
+        searched = ", ".join(folder_paths.get_folder_paths(MODEL_FOLDER))
+        raise FileNotFoundError(f"{name} is not in the {MODEL_FOLDER} models folder ({searched}); put the file there, "
+                                "then refresh the node definitions (press R in the browser).")
+    return path
