@@ -20,8 +20,17 @@ def comfyui_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def host(comfyui_path) -> host_module.Host:
-    """ComfyUI booted in this process with the pack and a models folder of random weights."""
+def models_dir(comfyui_path, tmp_path_factory) -> str:
+    """A models folder of random weights, as a user has it after downloading ModelScope T2V."""
+    path = str(tmp_path_factory.mktemp("models"))
+    write_models_folder(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def host(comfyui_path, models_dir) -> host_module.Host:
+    """ComfyUI booted in this process with the pack installed."""
     base = host_module.make_base_directory()
-    write_models_folder(os.path.join(base, "models"))
+    os.rmdir(os.path.join(base, "models"))
+    os.symlink(models_dir, os.path.join(base, "models"))
     return host_module.Host(comfyui_path, base)

@@ -1,0 +1,96 @@
+"""The pack in a real ComfyUI server (`main.py --cpu` on 127.0.0.1), driven over HTTP as the browser does."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from graphs import text_to_video, video_frames
+from host import make_base_directory
+
+pytestmark = [pytest.mark.host, pytest.mark.server]
+START_TIMEOUT_S = 120
+RUN_TIMEOUT_S = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(comfyui_path, models_dir, tmp_path_factory):
+    """main.py with the pack in custom_nodes and our models folder added through extra_model_paths.yaml."""
+    base = make_base_directory()
+    work = tmp_path_factory.mktemp("server")
+    extra_paths = work / "extra_model_paths.yaml"
+    folders = "\n".join(f"    {name}: {os.path.join(models_dir, name)}" for name in ("streamingt2v", "text_encoders", "vae"))
+    extra_paths.write_text(f"downloads:\n{folders}\n")
+    web_root = work / "web"
+    web_root.mkdir()
+    port = free_port()
+    command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", base,
+               "--database-url", "sqlite:///:memory:", "--disable-api-nodes", "--disable-auto-launch",
+               "--extra-model-paths-config", str(extra_paths), "--front-end-root", str(web_root)]
+    log = open(work / "server.log", "w")
+    process = subprocess.Popen(command, cwd=comfyui_path, stdout=log, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                requests.get(f"{url}/system_stats", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"ComfyUI did not start:\n{(work / 'server.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url, base, (work / "server.log")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_pack_imports_without_failure(server):
+    _, _, log = server
+    text = log.read_text()
+    assert "ComfyUI-StreamingT2V" in text and "IMPORT FAILED" not in text
+
+
+def test_object_info_shows_our_nodes_with_the_model_files(server):
+    url, _, _ = server
+    info = requests.get(f"{url}/object_info/STV_LoadModelScopeT2V", timeout=10).json()["STV_LoadModelScopeT2V"]
+    names = info["input"]["required"]["unet_name"][1]["options"]
+    assert "text-to-video-ms-1.7b/unet/diffusion_pytorch_model.safetensors" in names
+    assert info["output"] == ["MODEL"] and info["category"] == "StreamingT2V/loaders"
+
+
+def test_prompt_makes_a_16_frame_video(server):
+    url, base, _ = server
+    response = requests.post(f"{url}/prompt", json={"prompt": text_to_video(width=56, height=40, prefix="stv_server"), "client_id": "t"}, timeout=10)
+    assert response.status_code == 200, response.text
+    prompt_id = response.json()["prompt_id"]
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        history = requests.get(f"{url}/history/{prompt_id}", timeout=10).json()
+        if prompt_id in history and history[prompt_id]["status"].get("completed") is not None:
+            break
+        time.sleep(0.5)
+    entry = history[prompt_id]
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    (saved,) = entry["outputs"]["10"]["images"]
+    path = os.path.join(base, "output", saved["subfolder"], saved["filename"])
+    assert video_frames(path) == (16, 56, 40)
+
+
+def test_invalid_size_is_a_400_naming_the_input(server):
+    url, _, _ = server
+    response = requests.post(f"{url}/prompt", json={"prompt": text_to_video(width=50)}, timeout=10)
+    assert response.status_code == 400
+    assert "width is 50; it must be a multiple of 8" in response.text
