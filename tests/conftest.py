@@ -15,6 +15,8 @@ from fake_models import write_models_folder  # noqa: E402
 def comfyui_path() -> str:
     path = host_module.find_comfyui()
     if path is None:
+        if os.environ.get("STV_REQUIRE_HOST"):
+            pytest.fail(host_module.SKIP_REASON)
         pytest.skip(host_module.SKIP_REASON)
     return path
 
