@@ -1,6 +1,8 @@
 """The ModelScope T2V UNet3D as a ComfyUI model: eps prediction, SD's scaled-linear schedule, frames in the batch."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 import comfy.conds
@@ -17,16 +19,15 @@ from ..st2v_modules.unet_checkpoint import load_unet3d_state_dict
 
 WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
-# Peak activation memory of one UNet3D forward, in MB per latent pixel-frame per dtype byte /100 (BaseModel's
-# unit). Measured by bench/unet_forward.py --memory on the full-size model: 256x256, 16 frames, CFG batch 2.
-MEMORY_USAGE_FACTOR = 2.4
+# Peak activation bytes of one UNet3D forward per latent pixel (frames x h x w) per byte of the compute dtype.
+# Measured by bench/unet_memory.py on the full-size model: 256x256, 16 frames, cond+uncond batched, fp32 CPU.
+ACTIVATION_BYTES_PER_LATENT_PIXEL = 10652
 
 
 class ModelScopeT2VConfig(comfy.supported_models_base.BASE):
     unet_extra_config = {}
     latent_format = comfy.latent_formats.SD15
     sampling_settings = {"beta_schedule": "linear", "linear_start": 0.00085, "linear_end": 0.012}
-    memory_usage_factor = MEMORY_USAGE_FACTOR
     supported_inference_dtypes = [torch.float16, torch.bfloat16, torch.float32]
 
 
@@ -41,6 +42,12 @@ class ModelScopeT2V(comfy.model_base.BaseModel):
         # cond and uncond may be batched together: the frame count, not the batch, tells videos apart
         out["num_frames"] = comfy.conds.CONDConstant(kwargs.get("video_frames", kwargs["noise"].shape[0]))
         return out
+
+    def memory_required(self, input_shape, cond_shapes={}) -> float:
+        """Measured activation peak, so the host's batching and offloading decisions fit the real model."""
+        dtype = self.manual_cast_dtype or self.get_dtype()
+        latent_pixels = input_shape[0] * math.prod(input_shape[2:])
+        return latent_pixels * mm.dtype_size(dtype) * ACTIVATION_BYTES_PER_LATENT_PIXEL
 
 
 def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:
