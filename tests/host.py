@@ -57,6 +57,11 @@ class Host:
         self.base, self.nodes, self.execution, self.folder_paths = base, nodes, execution, folder_paths
         self.executor = execution.PromptExecutor(_ServerStandIn(), cache_type=execution.CacheType.CLASSIC)
 
+    def pack_module(self, dotted: str):
+        """A module of the pack as the host imported it (its package name is derived from the folder path)."""
+        suffix = "." + dotted
+        return next(m for name, m in sys.modules.items() if name.endswith(suffix) and PACK_NAME in (getattr(m, "__file__", "") or ""))
+
     def validate(self, prompt: dict) -> tuple[bool, dict, list, dict]:
         return asyncio.run(self.execution.validate_prompt(str(uuid.uuid4()), prompt, None))
 

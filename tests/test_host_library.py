@@ -114,3 +114,11 @@ def test_a_vae_file_chosen_as_unet_says_what_it_is(host):
 def test_a_truncated_download_says_download_it_again(host):
     with pytest.raises(HostExecutionError, match="truncated or corrupt: download it again"):
         host.run(text_to_video(unet_name=TRUNCATED))
+
+
+def test_loaded_weights_are_the_file_tensors_not_a_second_copy(host, models_dir):
+    from st2v_modules.unet_checkpoint import load_unet3d_state_dict
+    sd, config = load_unet3d_state_dict(os.path.join(models_dir, "streamingt2v", "text-to-video-ms-1.7b"))
+    pointers = {k: v.data_ptr() for k, v in sd.items()}
+    patcher = host.pack_module("nodes.model").build_model_patcher(sd, config)
+    assert {k: v.data_ptr() for k, v in patcher.model.diffusion_model.state_dict().items()} == pointers
