@@ -58,3 +58,14 @@ def _read_pickle(path: str) -> dict[str, torch.Tensor]:
 def read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def check_state_dict(sd: dict[str, torch.Tensor], expected: dict[str, torch.Size], what: str, name: str) -> None:
+    """Refuse weights whose keys or shapes differ from the module's, with counts and first examples."""
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(s)}" for k, s in expected.items() if k in sd and sd[k].shape != s]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{name} does not fit {what}: {len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} "
+            f"unexpected keys (e.g. {unexpected[:3]}), {len(wrong)} wrong shapes (e.g. {wrong[:2]}).")

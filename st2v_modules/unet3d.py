@@ -2,7 +2,8 @@
 
 StreamingT2V reuses it twice: its base UNet adds skip mergers between `encode` and `decode`
 and an image-token mix inside the spatial cross-attentions (a different `cross_attention_cls`),
-and its CAM is this network without the decoder (`with_decoder=False`).
+and its CAM is this network without the decoder (`with_decoder=False`), with frame features added
+after the `stem`.
 """
 from __future__ import annotations
 
@@ -67,9 +68,12 @@ class UNet3D(nn.Module):
         temb = self.time_embedding(timestep_embedding(timesteps, self.config.block_out_channels[0]).to(x.dtype))
         return temb, per_frame(context)
 
-    def encode(self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Input conv, frame attention and the down levels; returns the hidden state and every skip tensor."""
-        h = self.transformer_in(self.conv_in(x), num_frames)
+    def stem(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Input conv and the first attention across frames."""
+        return self.transformer_in(self.conv_in(x), num_frames)
+
+    def encode(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The down levels after the stem; returns the hidden state and every skip tensor (the stem output first)."""
         skips = [h]
         for level in self.down_blocks:
             h, level_skips = level(h, temb, context, num_frames)
@@ -92,6 +96,6 @@ class UNet3D(nn.Module):
         if control is not None:
             raise ValueError("The ModelScope UNet3D takes no ControlNet; remove the ControlNet from this MODEL's conditioning.")
         temb, context = self.embed(x, timesteps, context, num_frames)
-        h, skips = self.encode(x, temb, context, num_frames)
+        h, skips = self.encode(self.stem(x, num_frames), temb, context, num_frames)
         h = self.mid_block(h, temb, context, num_frames)
         return self.decode(h, skips, temb, context, num_frames)

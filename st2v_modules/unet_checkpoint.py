@@ -13,7 +13,7 @@ import re
 
 import torch
 
-from .checkpoint_io import read_json, read_state_dict, safetensors_metadata
+from .checkpoint_io import check_state_dict, read_json, read_state_dict, safetensors_metadata
 from .config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
 from .errors import CheckpointError
 from .unet3d import UNet3D
@@ -28,7 +28,8 @@ EXPECTED = "a ModelScope text-to-video UNet (diffusers unet/ folder, a .safetens
 def load_unet3d_state_dict(path: str) -> tuple[dict[str, torch.Tensor], UNet3DConfig]:
     """Weights (diffusers names) and config from a file or a diffusers model/unet folder."""
     weights_path, config_path = _resolve(path)
-    sd = _strip_prefix(read_state_dict(weights_path))
+    raw = read_state_dict(weights_path)
+    sd = raw if describe(raw).startswith("the StreamingT2V") else strip_prefix(raw)
     name = os.path.basename(weights_path)
     kind = describe(sd)
     if kind == "modelscope":
@@ -55,7 +56,7 @@ def _resolve(path: str) -> tuple[str, str | None]:
                           "(diffusers layout) or text2video_pytorch_model.pth (ModelScope layout).")
 
 
-def _strip_prefix(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def strip_prefix(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for prefix in STRIPPED_PREFIXES:
         if sum(k.startswith(prefix) for k in sd) > len(sd) // 2:
             return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
@@ -66,7 +67,7 @@ def describe(sd: dict[str, torch.Tensor]) -> str:
     """'diffusers' or 'modelscope' for a T2V UNet, otherwise a phrase naming what the keys look like."""
     keys = sd.keys()
     has = lambda fragment: any(fragment in k for k in keys)  # noqa: E731
-    if any(k.startswith("base_model.") for k in keys) and any(k.startswith("resampler.") for k in keys):
+    if has("cross_attention_merger") or any(k.startswith("controlnet.") for k in keys):
         return "the StreamingT2V checkpoint (streaming_t2v.ckpt); load it with the Load StreamingT2V node instead"
     if has("temp_convs.") and "conv_in.weight" in sd:
         return "diffusers"
@@ -186,12 +187,4 @@ def expected_shapes(config: UNet3DConfig) -> dict[str, torch.Size]:
 
 
 def check_keys(sd: dict[str, torch.Tensor], config: UNet3DConfig, name: str) -> None:
-    """Refuse a file whose keys or shapes differ from the model, saying how and where."""
-    expected = expected_shapes(config)
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(s)}" for k, s in expected.items() if k in sd and sd[k].shape != s]
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"{name} does not fit {EXPECTED}: {len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} "
-            f"unexpected keys (e.g. {unexpected[:3]}), {len(wrong)} wrong shapes (e.g. {wrong[:2]}).")
+    check_state_dict(sd, expected_shapes(config), EXPECTED, name)

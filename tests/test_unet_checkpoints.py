@@ -34,9 +34,9 @@ def test_full_size_diffusers_layout_matches_one_to_one():
 
 def test_full_size_single_file_layout_with_a_checkpoint_prefix_matches_one_to_one(tmp_path):
     diffusers = pytest.importorskip("diffusers", reason="diffusers is the test-only oracle")
-    from st2v_modules.unet_checkpoint import _strip_prefix
+    from st2v_modules.unet_checkpoint import strip_prefix
     sd = {"model.diffusion_model." + k: v for k, v in meta_state_dict(diffusers.UNet3DConditionModel).items()}
-    assert_same_shapes(_strip_prefix(sd), MODELSCOPE_T2V)
+    assert_same_shapes(strip_prefix(sd), MODELSCOPE_T2V)
 
 
 def test_full_size_original_modelscope_layout_matches_one_to_one():

@@ -1,0 +1,94 @@
+"""CAM, APM and the StreamingT2V UNet reproduce the official code's outputs on its tiny fixtures.
+
+Weights go through the loader that reads the real checkpoint (`streamingt2v_from_state_dict`).
+"""
+import pytest
+import torch
+
+from fixtures import load_fixture, official_weights, tolerance
+from st2v_modules.apm import ImageResampler
+from st2v_modules.cam import CAM, run_cam
+from st2v_modules.streaming_unet import StreamingUNet3D
+from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+from tiny_models import to_frames_in_batch, to_video
+
+
+@pytest.fixture(scope="module")
+def modules():
+    weights = streamingt2v_from_state_dict(official_weights(), "cam_apm_unet_tiny")
+    unet, cam, resampler = (StreamingUNet3D(weights.unet_config), CAM(weights.unet_config, weights.frame_encoder_channels),
+                            ImageResampler(weights.resampler_inner_dim))
+    for module, sd in ((unet, weights.unet), (cam, weights.cam), (resampler, weights.resampler)):
+        module.load_state_dict(sd, strict=True)
+        module.eval()
+    return unet, cam, resampler
+
+
+def denoise(modules, latents, timestep, text, image_embeds, cond_frames):
+    """One StreamingT2V denoiser call, official layouts in and out."""
+    unet, cam, resampler = modules
+    batch, frames = latents.shape[0], latents.shape[2]
+    context = torch.cat([text, resampler(image_embeds, batch)], dim=1)
+    x = to_frames_in_batch(latents)
+    features = cam.encode_frames(cond_frames.flatten(0, 1))
+    cam_out = run_cam(cam, x, timestep, context, frames, features)
+    return to_video(unet(x, timestep, context, frames, cam_out), frames)
+
+
+@torch.inference_mode()
+def test_parity_resampler_and_token_merge(modules):
+    unet, _, resampler = modules
+    t, sidecar = load_fixture("apm_resampler_tiny")
+    tol = tolerance(sidecar, 1e-5)
+    single = resampler(t["inputs/clip_image_embeds_single"], 1)
+    assert (single - t["outputs/image_tokens_single"]).abs().max() <= tol
+    multi = resampler(t["inputs/clip_image_embeds_multi"], 2)
+    assert multi.shape == (2, 16, 1024) and (multi - t["outputs/image_tokens_multi"]).abs().max() <= tol
+    attn2 = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
+    context = torch.cat([t["inputs/text_embeds"], single], dim=1)
+    merged = attn2.key_value_source(context)
+    assert (merged - t["outputs/merged_context_77"]).abs().max() <= tol
+    out = attn2(t["inputs/attn_hidden_states"], context)
+    assert (out - t["outputs/attn2_output"]).abs().max() <= tol
+
+
+@torch.inference_mode()
+def test_parity_cam_residuals(modules):
+    _, cam, _ = modules
+    t, sidecar = load_fixture("cam_tiny")
+    latents = t["inputs/latents"]
+    frames, cam_frames = latents.shape[2], t["inputs/controlnet_cond"].shape[0]
+    features = cam.encode_frames(t["inputs/controlnet_cond"])
+    out = run_cam(cam, to_frames_in_batch(latents), t["inputs/timestep"], t["inputs/encoder_hidden_states"], frames, features)
+    assert out.cam_frames == cam_frames
+    for i, residual in enumerate(out.skips):
+        assert (residual - t[f"outputs/down_block_res_samples.{i}"]).abs().max() <= tolerance(sidecar), i
+    assert (out.mid - t["outputs/mid_block_res_sample"]).abs().max() <= tolerance(sidecar)
+
+
+@torch.inference_mode()
+def test_parity_full_denoiser_step_and_cfg_batch(modules):
+    t, sidecar = load_fixture("cam_apm_unet_tiny")
+    tol = tolerance(sidecar)
+    inputs = (t["inputs/latents"], t["inputs/timestep"], t["inputs/text_embeds"], t["inputs/clip_image_embeds"], t["inputs/cond_frames"])
+    noise = denoise(modules, *inputs)
+    assert (noise - t["outputs/noise_pred"]).abs().max() <= tol
+    latents, timestep, text, image, frames = inputs
+    cfg = denoise(modules, latents.repeat(2, 1, 1, 1, 1), timestep, torch.cat([t["inputs/text_embeds_uncond"], text]),
+                  torch.cat([t["inputs/clip_image_embeds_uncond"], image]), frames.repeat(2, 1, 1, 1, 1))
+    assert (cfg[0] - t["outputs/noise_pred_uncond_cfg_batch"][0]).abs().max() <= tol
+    assert (cfg[1] - t["outputs/noise_pred_text_cfg_batch"][0]).abs().max() <= tol
+    guided = cfg[0] + sidecar["guidance_scale"] * (cfg[1] - cfg[0])
+    assert (guided - t["outputs/noise_pred_guided"][0]).abs().max() <= tol * sidecar["guidance_scale"]
+
+
+@torch.inference_mode()
+def test_conditioning_frames_and_image_embedding_change_the_output(modules):
+    t, _ = load_fixture("cam_apm_unet_tiny")
+    g = torch.Generator().manual_seed(0)
+    args = [t["inputs/latents"], t["inputs/timestep"], t["inputs/text_embeds"], t["inputs/clip_image_embeds"], t["inputs/cond_frames"]]
+    base = denoise(modules, *args)
+    for index, name in ((4, "conditioning frames"), (3, "image embedding")):
+        changed = list(args)
+        changed[index] = args[index] + 0.5 * torch.randn(args[index].shape, generator=g)
+        assert (denoise(modules, *changed) - base).abs().mean() > 1e-3, name
