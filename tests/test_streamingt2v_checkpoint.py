@@ -1,0 +1,90 @@
+"""The loader covers every key of the real streaming_t2v.ckpt, and refuses what is not one."""
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from fixtures import official_weights
+from st2v_modules.config import MODELSCOPE_T2V
+from st2v_modules.errors import CheckpointError
+from st2v_modules.streamingt2v_checkpoint import read_streamingt2v, streamingt2v_from_state_dict
+from tiny_models import tiny_unet
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MANIFEST = os.path.join(REPO, "..", "shared", "spec", "streamingt2v_keys.tsv")
+FROZEN_COUNTS = {"image_encoder": 398, "text_encoder": 372, "vae": 248}
+
+
+def manifest_state_dict() -> dict[str, torch.Tensor]:
+    path = os.environ.get("ST2V_KEYS_MANIFEST", MANIFEST)
+    if not os.path.isfile(path):
+        pytest.skip(f"key manifest not found at {path} (set ST2V_KEYS_MANIFEST)")
+    sd = {}
+    for line in open(path):
+        key, shape, _ = line.rstrip("\n").split("\t")
+        sd[key] = torch.empty([int(s) for s in shape.strip("[]").split(",") if s.strip()], device="meta")
+    return sd
+
+
+def test_every_key_of_the_full_checkpoint_is_mapped_with_its_shape():
+    sd = manifest_state_dict()
+    assert len(sd) == 3407
+    weights = streamingt2v_from_state_dict(sd, "streaming_t2v.ckpt")  # raises on any missing/unexpected/misshaped trained key
+    assert weights.unet_config == MODELSCOPE_T2V
+    assert weights.frame_encoder_channels == (32, 96, 256, 512)
+    assert weights.resampler_inner_dim == 1280
+    assert {p: len(getattr(weights, p)) for p in FROZEN_COUNTS} == FROZEN_COUNTS
+    assert len(weights.unet) + len(weights.cam) + len(weights.resampler) + sum(FROZEN_COUNTS.values()) == len(sd)
+
+
+def test_repacked_layout_with_swapped_names_loads_the_same_parts(tmp_path):
+    official = official_weights()
+    renamed = {("controlnet." + k[5:] if k.startswith("unet.") else "unet." + k[11:] if k.startswith("base_model.") else k): v
+               for k, v in official.items()}
+    path = str(tmp_path / "repack_fp16.safetensors")
+    save_file({k: v.half() for k, v in renamed.items()}, path)
+    repack, reference = read_streamingt2v(path), streamingt2v_from_state_dict(official, "official")
+    assert repack.unet.keys() == reference.unet.keys() and repack.cam.keys() == reference.cam.keys()
+    assert all(v.dtype == torch.float16 for v in repack.cam.values())
+
+
+def test_lightning_ckpt_reads_only_the_state_dict(tmp_path):
+    path = str(tmp_path / "streaming_t2v.ckpt")
+    torch.save({"state_dict": official_weights(), "optimizer_states": [{"state": {0: {"exp_avg": torch.zeros(3)}}}],
+                "epoch": 3}, path)
+    weights = read_streamingt2v(path)
+    assert len(weights.cam) == sum(k.startswith("unet.") for k in official_weights())
+
+
+def test_a_modelscope_unet_is_sent_to_the_other_loader(tmp_path):
+    path = str(tmp_path / "t2v.safetensors")
+    save_file(tiny_unet().state_dict(), path)
+    with pytest.raises(CheckpointError, match="looks like a ModelScope T2V UNet .*Load ModelScope T2V Model"):
+        read_streamingt2v(path)
+
+
+def test_an_sd_checkpoint_is_named(tmp_path):
+    path = str(tmp_path / "sd15.safetensors")
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3),
+               "model.diffusion_model.middle_block.0.in_layers.0.weight": torch.zeros(8)}, path)
+    with pytest.raises(CheckpointError, match="looks like an SD1.5/SD2 UNet.*expected the StreamingT2V checkpoint"):
+        read_streamingt2v(path)
+
+
+def test_missing_cam_keys_are_counted(tmp_path):
+    sd = official_weights()
+    cut = [k for k in sd if k.startswith("unet.down_blocks.1.")]
+    for k in cut:
+        del sd[k]
+    with pytest.raises(CheckpointError, match=f"the cam of the StreamingT2V checkpoint.*: {len(cut)} missing keys"):
+        streamingt2v_from_state_dict(sd, "cut.ckpt")
+
+
+def test_a_truncated_checkpoint_is_called_corrupt(tmp_path):
+    full = str(tmp_path / "full.ckpt")
+    torch.save({"state_dict": official_weights()}, full)
+    data = open(full, "rb").read()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="truncated or corrupt: download it again"):
+        read_streamingt2v(str(tmp_path / "cut.ckpt"))
