@@ -34,8 +34,10 @@ class ModelScopeT2VConfig(comfy.supported_models_base.BASE):
 class ModelScopeT2V(comfy.model_base.BaseModel):
     """Latents are `[frames, 4, H/8, W/8]` like core SVD, so core VAE and latent nodes work on them unchanged."""
 
+    network = UNet3D
+
     def __init__(self, model_config: ModelScopeT2VConfig, device=None):
-        super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device, unet_model=UNet3D)
+        super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device, unet_model=self.network)
 
     def extra_conds(self, **kwargs):
         out = super().extra_conds(**kwargs)
@@ -50,24 +52,29 @@ class ModelScopeT2V(comfy.model_base.BaseModel):
         return latent_pixels * mm.dtype_size(dtype) * ACTIVATION_BYTES_PER_LATENT_PIXEL
 
 
-def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:
-    """Wrap converted weights in a ModelPatcher, dtype chosen by the host unless the user forces one.
-
-    The network is built on the meta device and the tensors are assigned, so the weights exist once.
-    """
-    load_device = mm.get_torch_device()
-    offload_device = mm.unet_offload_device()
-    config = ModelScopeT2VConfig({"config": unet_config})
+def choose_dtype(weight_dtype: str, sd: dict[str, torch.Tensor], supported: list[torch.dtype]) -> tuple[torch.dtype, torch.dtype | None]:
+    """The user's choice, else the host's (fp16/bf16 on GPU, fp32 on CPU), and the dtype to compute in if it differs."""
     dtype = WEIGHT_DTYPES[weight_dtype] or mm.unet_dtype(model_params=sum(v.numel() for v in sd.values()),
-                                                         supported_dtypes=config.supported_inference_dtypes,
-                                                         weight_dtype=comfy.utils.weight_dtype(sd))
-    config.set_inference_dtype(dtype, mm.unet_manual_cast(dtype, load_device, config.supported_inference_dtypes))
-    model = ModelScopeT2V(config, device="meta")
+                                                         supported_dtypes=supported, weight_dtype=comfy.utils.weight_dtype(sd))
+    return dtype, mm.unet_manual_cast(dtype, mm.get_torch_device(), supported)
+
+
+def assign_weights(module: torch.nn.Module, sd: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+    """Load a module built on the meta device by assignment: the file's tensors become its parameters, so the
+    weights exist once (a tensor is cast only when its dtype differs)."""
     for key in list(sd):
         sd[key] = sd[key].to(dtype)
-    model.diffusion_model.load_state_dict(sd, strict=True, assign=True)
-    model.device = offload_device
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    module.load_state_dict(sd, strict=True, assign=True)
+
+
+def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default",
+                        model_class: type[ModelScopeT2V] = ModelScopeT2V) -> comfy.model_patcher.ModelPatcher:
+    config = ModelScopeT2VConfig({"config": unet_config})
+    config.set_inference_dtype(*choose_dtype(weight_dtype, sd, config.supported_inference_dtypes))
+    model = model_class(config, device="meta")
+    assign_weights(model.diffusion_model, sd, config.unet_config["dtype"])
+    model.device = mm.unet_offload_device()
+    return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(), offload_device=model.device)
 
 
 def load_modelscope_t2v(path: str, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:

@@ -17,6 +17,8 @@ SINGLE_FILE_FP16 = "modelscope_t2v_unet_fp16.safetensors"
 MODELSCOPE_PTH = "modelscope-t2v/text2video_pytorch_model.pth"
 TEXT_ENCODER = "modelscope_text_encoder.safetensors"
 VAE = "modelscope_vae.safetensors"
+STREAMINGT2V_CKPT = "streaming_t2v_tiny.ckpt"
+CLIP_VISION = "open_clip_vit_h14.safetensors"
 NOT_A_UNET = "not_a_unet.safetensors"
 TRUNCATED = "truncated_unet.safetensors"
 
@@ -28,7 +30,7 @@ def random_like_shapes(shapes: dict[str, torch.Size], seed: int, std: float = 0.
     for key, shape in shapes.items():
         if key.endswith("bias"):
             out[key] = torch.zeros(shape, dtype=torch.float16)
-        elif ("norm" in key or "layer_norm" in key) and len(shape) == 1:
+        elif ("norm" in key or "ln_" in key) and len(shape) == 1:
             out[key] = torch.ones(shape, dtype=torch.float16)
         else:
             out[key] = (torch.randn(shape, generator=g) * std).half()
@@ -70,3 +72,19 @@ def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> No
     for folder, name, shapes, seed in [("text_encoders", TEXT_ENCODER, text_encoder_shapes(), 1), ("vae", VAE, vae_shapes(), 2)]:
         os.makedirs(os.path.join(models_dir, folder), exist_ok=True)
         save_file(random_like_shapes(shapes, seed), os.path.join(models_dir, folder, name))
+    write_streamingt2v_files(models_dir)
+
+
+def clip_vision_shapes() -> dict[str, torch.Size]:
+    """OpenCLIP ViT-H/14's vision tower in open_clip layout (`visual.*`), read off the checkpoint manifest."""
+    from fixtures import manifest_shapes
+    prefix = "image_encoder.model."
+    return {k[len(prefix):]: s for k, s in manifest_shapes().items() if k.startswith(prefix + "visual.")}
+
+
+def write_streamingt2v_files(models_dir: str) -> None:
+    """The tiny official-layout weights as a Lightning checkpoint, and a random image encoder for the APM."""
+    from fixtures import official_weights
+    torch.save({"state_dict": official_weights(), "epoch": 0}, os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT))
+    os.makedirs(os.path.join(models_dir, "clip_vision"), exist_ok=True)
+    save_file(random_like_shapes(clip_vision_shapes(), seed=3), os.path.join(models_dir, "clip_vision", CLIP_VISION))

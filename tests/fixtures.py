@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DIR = os.path.join(REPO, "..", "shared", "fixtures", "streamingt2v")
+DEFAULT_MANIFEST = os.path.join(REPO, "..", "shared", "spec", "streamingt2v_keys.tsv")
 
 
 def fixtures_dir() -> str:
@@ -33,3 +34,16 @@ def official_weights() -> dict[str, torch.Tensor]:
 
 def tolerance(sidecar: dict, default: float = 1e-4) -> float:
     return sidecar.get("suggested_tolerance", {}).get("max_abs_err", default)
+
+
+def manifest_shapes() -> dict[str, torch.Size]:
+    """Every key and shape of the real streaming_t2v.ckpt state dict (ST2V_KEYS_MANIFEST overrides the path)."""
+    path = os.environ.get("ST2V_KEYS_MANIFEST", DEFAULT_MANIFEST)
+    if not os.path.isfile(path):
+        pytest.skip(f"key manifest not found at {path} (set ST2V_KEYS_MANIFEST)")
+    shapes = {}
+    with open(path) as f:
+        for line in f:
+            key, shape, _ = line.rstrip("\n").split("\t")
+            shapes[key] = torch.Size(int(s) for s in shape.strip("[]").split(",") if s.strip())
+    return shapes

@@ -38,3 +38,31 @@ def video_frames(path: str) -> tuple[int, int, int]:
     with av.open(path) as container:
         frames = [f for f in container.decode(video=0)]
     return len(frames), frames[0].width, frames[0].height
+
+
+def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0, condition_frames: int = 8,
+                       frame_size: tuple[int, int] = (64, 48), width: int = 64, height: int = 48, steps: int = 2,
+                       seed: int = 3, prefix: str = "stv_chunk") -> dict:
+    """One StreamingT2V chunk: Load StreamingT2V, condition on 8 frames and an anchor, core KSampler, SaveLatent.
+
+    The tiny test checkpoint holds only the trained parts, so text encoder, VAE and image encoder come from
+    the core loaders (a user with the official file wires the loader's own CLIP and CLIP_VISION outputs instead).
+    """
+    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT
+    return {
+        "1": {"class_type": "STV_LoadStreamingT2V", "inputs": {"ckpt_name": STREAMINGT2V_CKPT, "weight_dtype": "default"}},
+        "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
+        "3": {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": CLIP_VISION}},
+        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red panda climbs a tree", "clip": ["2", 0]}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["2", 0]}},
+        "6": {"class_type": "EmptyImage", "inputs": {"width": frame_size[0], "height": frame_size[1], "batch_size": condition_frames, "color": frame_color}},
+        "7": {"class_type": "EmptyImage", "inputs": {"width": frame_size[0], "height": frame_size[1], "batch_size": 1, "color": anchor_color}},
+        "8": {"class_type": "STV_Conditioning", "inputs": {
+            "model": ["1", 0], "streamingt2v": ["1", 4], "positive": ["4", 0], "negative": ["5", 0], "clip_vision": ["3", 0],
+            "anchor_image": ["7", 0], "condition_frames": ["6", 0]}},
+        "9": {"class_type": "STV_EmptyVideoLatent", "inputs": {"frames": 16, "width": width, "height": height}},
+        "10": {"class_type": "KSampler", "inputs": {
+            "model": ["8", 0], "seed": seed, "steps": steps, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+            "positive": ["8", 1], "negative": ["8", 2], "latent_image": ["9", 0], "denoise": 1.0}},
+        "11": {"class_type": "SaveLatent", "inputs": {"samples": ["10", 0], "filename_prefix": f"latents/{prefix}"}},
+    }

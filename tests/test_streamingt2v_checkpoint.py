@@ -1,30 +1,19 @@
 """The loader covers every key of the real streaming_t2v.ckpt, and refuses what is not one."""
-import os
-
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from fixtures import official_weights
+from fixtures import manifest_shapes, official_weights
 from st2v_modules.config import MODELSCOPE_T2V
 from st2v_modules.errors import CheckpointError
 from st2v_modules.streamingt2v_checkpoint import read_streamingt2v, streamingt2v_from_state_dict
 from tiny_models import tiny_unet
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MANIFEST = os.path.join(REPO, "..", "shared", "spec", "streamingt2v_keys.tsv")
 FROZEN_COUNTS = {"image_encoder": 398, "text_encoder": 372, "vae": 248}
 
 
 def manifest_state_dict() -> dict[str, torch.Tensor]:
-    path = os.environ.get("ST2V_KEYS_MANIFEST", MANIFEST)
-    if not os.path.isfile(path):
-        pytest.skip(f"key manifest not found at {path} (set ST2V_KEYS_MANIFEST)")
-    sd = {}
-    for line in open(path):
-        key, shape, _ = line.rstrip("\n").split("\t")
-        sd[key] = torch.empty([int(s) for s in shape.strip("[]").split(",") if s.strip()], device="meta")
-    return sd
+    return {k: torch.empty(shape, device="meta") for k, shape in manifest_shapes().items()}
 
 
 def test_every_key_of_the_full_checkpoint_is_mapped_with_its_shape():

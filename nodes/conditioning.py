@@ -1,0 +1,87 @@
+"""StreamingT2V Conditioning: turns a MODEL and prompts into what any core sampler needs to denoise one chunk."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+import comfy.model_management as mm
+import node_helpers
+from comfy_api.latest import io
+
+from ..st2v_modules.apm import TEXT_TOKENS
+from ..st2v_modules.conditioner import CAM_FRAMES
+from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V
+
+StreamingT2VType = io.Custom("STREAMINGT2V")
+UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]
+
+
+class StreamingT2VConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_Conditioning",
+            display_name="StreamingT2V Conditioning",
+            category="StreamingT2V/conditioning",
+            description="Conditions one 16-frame chunk: the CAM reads the last 8 frames of the previous chunk, the APM "
+                        "the anchor frame. Wire the outputs into any core sampler with a 16-frame latent.",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL output of Load StreamingT2V."),
+                StreamingT2VType.Input("streamingt2v", tooltip="The STREAMINGT2V output of Load StreamingT2V (CAM and APM)."),
+                io.Conditioning.Input("positive", tooltip="The prompt, encoded by the StreamingT2V CLIP."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
+                io.ClipVision.Input("clip_vision", tooltip="OpenCLIP ViT-H/14 image encoder (the CLIP_VISION output of Load StreamingT2V)."),
+                io.Image.Input("anchor_image", tooltip="The appearance anchor; official: the first frame of the first chunk."),
+                io.Image.Input("condition_frames", tooltip=f"The previous chunk's frames; its last {CAM_FRAMES} condition the new chunk."),
+            ],
+            outputs=[
+                io.Model.Output(tooltip="The MODEL with the CAM attached for this chunk."),
+                io.Conditioning.Output(display_name="positive", tooltip="Prompt + anchor image tokens + CAM frames."),
+                io.Conditioning.Output(display_name="negative", tooltip="Negative prompt + grey-image tokens + the same CAM frames."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, streamingt2v: StreamingT2V, positive, negative, clip_vision, anchor_image: torch.Tensor,
+                condition_frames: torch.Tensor) -> io.NodeOutput:
+        frames = check_condition_frames(condition_frames)
+        if clip_vision is None:
+            raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
+        grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
+        embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
+
+        patcher = streamingt2v.patcher
+        mm.load_models_gpu([patcher])
+        device, dtype = patcher.load_device, patcher.model.dtype
+        conditioner = patcher.model
+        tokens = conditioner.image_tokens(embeds.to(device, dtype), batch_size=2).to(mm.intermediate_device())
+        pixels = frames.movedim(-1, 1).to(device, dtype) * 2 - 1
+        features = conditioner.frame_features(pixels).to(mm.intermediate_device())
+
+        patched = model.clone()
+        patched.set_additional_models("streamingt2v", [patcher])
+        patched.model_options.setdefault("transformer_options", {})[CAM_OPTION] = CAMHandle(conditioner.cam)
+        return io.NodeOutput(patched, with_chunk_conditions(positive, tokens[:1], features),
+                             with_chunk_conditions(negative, tokens[1:], features))
+
+
+def check_condition_frames(frames: torch.Tensor) -> torch.Tensor:
+    if frames.shape[0] < CAM_FRAMES:
+        raise ValueError(f"condition_frames has {frames.shape[0]} frames; the CAM needs the last {CAM_FRAMES} frames of the "
+                         f"previous chunk: pass a chunk of at least {CAM_FRAMES} frames.")
+    height, width = frames.shape[1:3]
+    if height % 8 or width % 8:
+        raise ValueError(f"condition_frames are {width}x{height}; both sides must be multiples of 8 and equal the chunk's size.")
+    return frames[-CAM_FRAMES:]
+
+
+def with_chunk_conditions(conditioning: list, image_tokens: torch.Tensor, cam_features: torch.Tensor) -> list:
+    """Append the 16 image tokens to the 77 text tokens (the official 93-token context) and attach the CAM features."""
+    out = []
+    for text, extras in conditioning:
+        if text.shape[1] != TEXT_TOKENS:
+            logging.warning("StreamingT2V uses the first %d prompt tokens (got %d), as the official pipeline truncates.", TEXT_TOKENS, text.shape[1])
+        context = torch.cat([text[:, :TEXT_TOKENS], image_tokens.to(text.dtype).expand(text.shape[0], -1, -1)], dim=1)
+        out.append([context, extras.copy()])
+    return node_helpers.conditioning_set_values(out, {CAM_FEATURES: cam_features})

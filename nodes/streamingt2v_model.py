@@ -1,0 +1,109 @@
+"""StreamingT2V as host objects: the denoiser as a MODEL that runs the CAM each step, the CAM and resampler as a
+separate patcher the host loads beside it, the frozen parts as CLIP, VAE and CLIP_VISION."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import comfy.clip_vision
+import comfy.conds
+import comfy.ops
+import comfy.model_patcher
+import comfy.sd
+
+from ..st2v_modules.cam import run_cam
+from ..st2v_modules.conditioner import StreamingT2VConditioner
+from ..st2v_modules.streaming_unet import StreamingUNet3D
+from ..st2v_modules.streamingt2v_checkpoint import StreamingT2VWeights, read_streamingt2v
+from .model import ModelScopeT2V, assign_weights, build_model_patcher
+
+CAM_OPTION = "streamingt2v_cam"  # transformer_options key through which the patched MODEL reaches its CAM
+CAM_FEATURES = "stv_cam_features"  # conditioning key: the conditioning frames' CAM features
+
+
+class CAMHandle:
+    """The CAM as a `transformer_options` entry: `ModelPatcher.clone` deep-copies options, this stays shared."""
+
+    def __init__(self, cam: torch.nn.Module):
+        self.cam = cam
+
+    def __deepcopy__(self, memo) -> "CAMHandle":
+        return self
+
+
+class HostStreamingUNet(StreamingUNet3D):
+    """Runs the CAM from `transformer_options` on the current noisy frames, then the merged denoiser."""
+
+    def forward(self, x, timesteps, context, num_frames, stv_cam_features=None, control=None, transformer_options=None):
+        cam_out = None
+        if stv_cam_features is not None:
+            if stv_cam_features.shape[-2:] != x.shape[-2:]:
+                raise ValueError(f"The conditioning frames are {stv_cam_features.shape[-1] * 8}x{stv_cam_features.shape[-2] * 8} "
+                                 f"pixels but the latent is {x.shape[-1] * 8}x{x.shape[-2] * 8}: give frames of the chunk's size.")
+            handle = (transformer_options or {}).get(CAM_OPTION)
+            if handle is None:
+                raise ValueError("This MODEL has CAM conditioning but no CAM: use the MODEL output of StreamingT2V Conditioning.")
+            cam_out = run_cam(handle.cam, x, timesteps, context, num_frames, stv_cam_features)
+        return super().forward(x, timesteps, context, num_frames, cam_out)
+
+
+class CAMFeatures(comfy.conds.CONDRegular):
+    """Per video, not per frame: batched by concatenation, never repeated to the latent's frame count."""
+
+    def process_cond(self, batch_size, **kwargs):
+        return self
+
+
+class StreamingT2VModel(ModelScopeT2V):
+    network = HostStreamingUNet
+
+    def extra_conds(self, **kwargs):
+        out = super().extra_conds(**kwargs)
+        if kwargs.get(CAM_FEATURES) is not None:
+            out[CAM_FEATURES] = CAMFeatures(kwargs[CAM_FEATURES])
+        return out
+
+
+@dataclass
+class StreamingT2V:
+    """The STREAMINGT2V output: CAM + APM resampler in their own patcher, and the checkpoint's config."""
+    patcher: comfy.model_patcher.ModelPatcher
+    weights_name: str
+
+    @property
+    def conditioner(self) -> StreamingT2VConditioner:
+        return self.patcher.model
+
+
+def build_streamingt2v(weights: StreamingT2VWeights, name: str, weight_dtype: str = "default"):
+    """MODEL, CLIP, VAE, CLIP_VISION (None for parts the file lacks) and the STREAMINGT2V conditioner."""
+    unet = build_model_patcher(weights.unet, weights.unet_config, weight_dtype, StreamingT2VModel)
+    dtype, manual_cast = unet.model.get_dtype(), unet.model.manual_cast_dtype
+    conditioner = StreamingT2VConditioner(weights.unet_config, weights.frame_encoder_channels, weights.resampler_inner_dim,
+                                          comfy.ops.pick_operations(dtype, manual_cast), dtype, device="meta")
+    assign_weights(conditioner, {**{"cam." + k: v for k, v in weights.cam.items()},
+                                 **{"resampler." + k: v for k, v in weights.resampler.items()}}, dtype)
+    stv = StreamingT2V(comfy.model_patcher.ModelPatcher(conditioner, load_device=unet.load_device,
+                                                        offload_device=unet.offload_device), name)
+    return unet, _text_encoder(weights), _vae(weights), _image_encoder(weights), stv
+
+
+def _text_encoder(weights: StreamingT2VWeights):
+    if not weights.text_encoder:
+        return None
+    return comfy.sd.load_text_encoder_state_dicts([dict(weights.text_encoder)], clip_type=comfy.sd.CLIPType.STABLE_DIFFUSION)
+
+
+def _vae(weights: StreamingT2VWeights):
+    return comfy.sd.VAE(sd=dict(weights.vae)) if weights.vae else None
+
+
+def _image_encoder(weights: StreamingT2VWeights):
+    """The OpenCLIP ViT-H vision tower; its text-side leftovers (token embedding, ln_final, ...) are dropped."""
+    visual = {k: v for k, v in weights.image_encoder.items() if k.startswith("model.visual.")}
+    return comfy.clip_vision.load_clipvision_from_sd(visual, prefix="model.visual.", convert_keys=True) if visual else None
+
+
+def load_streamingt2v(path: str, name: str, weight_dtype: str = "default"):
+    return build_streamingt2v(read_streamingt2v(path), name, weight_dtype)
