@@ -47,3 +47,42 @@ def test_the_modelscope_loader_refuses_the_streamingt2v_checkpoint(host):
     node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
     with pytest.raises(Exception, match="StreamingT2V checkpoint .*Load StreamingT2V"):
         node.execute(unet_name=STREAMINGT2V_CKPT, weight_dtype="default")
+
+
+def test_the_checkpoints_frozen_parts_map_onto_the_host_models(host, caplog):
+    """Key level, full size, on the meta device: text encoder -> SD2 CLIP-H, VAE -> core VAE, image encoder -> ViT-H."""
+    import json
+    import logging
+
+    import comfy.clip_model
+    import comfy.clip_vision
+    import comfy.ops
+    import comfy.sd
+    import comfy.utils
+    from fixtures import manifest_shapes
+    from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+
+    weights = streamingt2v_from_state_dict({k: torch.empty(s, device="meta") for k, s in manifest_shapes().items()}, "full")
+    shapes = lambda sd: {k: tuple(v.shape) for k, v in sd.items()}  # noqa: E731
+    config_dir = os.path.dirname(comfy.clip_vision.__file__)
+
+    visual = {k: v for k, v in weights.image_encoder.items() if k.startswith("model.visual.")}
+    converted = comfy.clip_vision.convert_to_transformers(dict(visual), "model.visual.")
+    with open(os.path.join(config_dir, "clip_vision_config_h.json")) as f:
+        vision = comfy.clip_model.CLIPVisionModelProjection(json.load(f), torch.float32, "meta", comfy.ops.manual_cast)
+    assert shapes(converted) == shapes(vision.state_dict())
+    assert len(weights.image_encoder) - len(visual) == 6  # open_clip's text-side leftovers, deliberately unused
+
+    text = comfy.sd.load_text_encoder_state_dicts.__globals__["detect_te_model"](weights.text_encoder)
+    assert text == comfy.sd.TEModel.CLIP_H
+    with open(os.path.join(config_dir, "text_encoders", "sd2_clip_config.json")) as f:
+        text_model = comfy.clip_model.CLIPTextModel(json.load(f), torch.float32, "meta", comfy.ops.manual_cast)
+    expected = shapes(text_model.state_dict())
+    ours = shapes(weights.text_encoder)
+    assert all(expected[k] == s for k, s in ours.items())
+    # the published text encoder has 23 of the 24 layers: the last is never used (penultimate-layer output)
+    assert {k for k in expected if k not in ours} <= {k for k in expected if ".layers.23." in k or "text_projection" in k}
+
+    with caplog.at_level(logging.WARNING), torch.device("meta"):
+        comfy.sd.VAE(sd=dict(weights.vae))
+    assert "Missing VAE keys" not in caplog.text and "Leftover VAE keys" not in caplog.text
