@@ -117,5 +117,12 @@ def _with_configs(parts: dict[str, dict[str, torch.Tensor]], name: str) -> Strea
     return StreamingT2VWeights(**parts, unet_config=config, frame_encoder_channels=channels, resampler_inner_dim=inner)
 
 
+def to_official_state_dict(weights: StreamingT2VWeights, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Back to the official key names (what `read_streamingt2v` reads), optionally cast, ready for safetensors."""
+    prefix_of = {part: prefix for prefix, part in OFFICIAL_PARTS.items()}
+    return {prefix_of[part] + k: (v.to(dtype) if dtype and v.is_floating_point() else v).contiguous()
+            for part in prefix_of for k, v in getattr(weights, part).items()}
+
+
 def check_part(sd: dict[str, torch.Tensor], module: torch.nn.Module, part: str, name: str) -> None:
     check_state_dict(sd, {k: v.shape for k, v in module.state_dict().items()}, f"the {part} of {EXPECTED}", name)

@@ -1,4 +1,6 @@
 """The loader covers every key of the real streaming_t2v.ckpt, and refuses what is not one."""
+import os
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -77,3 +79,26 @@ def test_a_truncated_checkpoint_is_called_corrupt(tmp_path):
     (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 3])
     with pytest.raises(CheckpointError, match="truncated or corrupt: download it again"):
         read_streamingt2v(str(tmp_path / "cut.ckpt"))
+
+
+def test_converter_writes_a_safetensors_the_loader_reads_back(tmp_path):
+    import subprocess
+    import sys
+    source = str(tmp_path / "streaming_t2v.ckpt")
+    torch.save({"state_dict": official_weights(), "optimizer_states": [{"exp_avg": torch.zeros(10)}]}, source)
+    target = str(tmp_path / "streaming_t2v_fp16.safetensors")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "st2v_modules.convert_checkpoint", source, target, "--fp16"], cwd=repo,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == target
+    back, original = read_streamingt2v(target), read_streamingt2v(source)
+    assert back.cam.keys() == original.cam.keys() and all(v.dtype == torch.float16 for v in back.unet.values())
+    assert max((back.unet[k].float() - v).abs().max() for k, v in original.unet.items()) < 1e-2
+
+
+def test_converter_refuses_to_overwrite_its_source(tmp_path):
+    from st2v_modules.convert_checkpoint import convert
+    path = str(tmp_path / "a.safetensors")
+    with pytest.raises(ValueError, match="must not overwrite its source"):
+        convert(path, path)

@@ -1,0 +1,46 @@
+"""Loading the Lightning checkpoint costs at most 1.3x the bytes of the weights kept: the optimizer state is never read."""
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+from st2v_modules.conditioner import StreamingT2VConditioner
+from st2v_modules.config import UNet3DConfig
+from st2v_modules.streaming_unet import StreamingUNet3D
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEAK_LIMIT = 1.3
+MEASURE = """
+import json, resource, sys
+import psutil, torch
+sys.path.insert(0, {repo!r})
+from st2v_modules.streamingt2v_checkpoint import read_streamingt2v
+before = psutil.Process().memory_info().rss
+weights = read_streamingt2v({path!r})
+parts = [weights.unet, weights.cam, weights.resampler]
+kept = sum(t.numel() * t.element_size() for part in parts for t in part.values())
+checksum = sum(float(t.sum()) for part in parts for t in part.values())  # touch every kept byte
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(json.dumps({{"kept": kept, "peak": peak, "checksum": checksum}}))
+"""
+
+
+def test_peak_ram_while_loading_stays_within_1_3x_the_weights_kept(tmp_path):
+    config = UNet3DConfig(block_out_channels=(256, 256), down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+                          up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), attention_head_dim=64)
+    unet = StreamingUNet3D(config).state_dict()
+    conditioner = StreamingT2VConditioner(config, (32, 96, 256, 512), 1280).state_dict()
+    state = {**{"base_model." + k: v for k, v in unet.items()}, **{k.replace("cam.", "unet.", 1): v for k, v in conditioner.items()}}
+    kept = sum(t.numel() * t.element_size() for t in state.values())
+    # Adam moments of the same size twice over, as in the real 25.6 GB file
+    optimizer = {i: {"exp_avg": torch.randn_like(t), "exp_avg_sq": torch.randn_like(t)} for i, t in enumerate(state.values())}
+    path = str(tmp_path / "streaming_t2v.ckpt")
+    torch.save({"state_dict": state, "optimizer_states": [{"state": optimizer}]}, path)
+    del optimizer
+    done = subprocess.run([sys.executable, "-c", MEASURE.format(repo=REPO, path=path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["kept"] == kept and kept > 200 * 2**20
+    assert result["peak"] <= PEAK_LIMIT * kept, f"peak {result['peak'] / 2**20:.0f} MiB for {kept / 2**20:.0f} MiB kept"
