@@ -13,7 +13,7 @@ from st2v_modules.streaming_unet import StreamingUNet3D
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEAK_LIMIT = 1.3
 MEASURE = """
-import json, resource, sys
+import json, sys
 import psutil, torch
 sys.path.insert(0, {repo!r})
 from st2v_modules.streamingt2v_checkpoint import read_streamingt2v
@@ -22,7 +22,9 @@ weights = read_streamingt2v({path!r})
 parts = [weights.unet, weights.cam, weights.resampler]
 kept = sum(t.numel() * t.element_size() for part in parts for t in part.values())
 checksum = sum(float(t.sum()) for part in parts for t in part.values())  # touch every kept byte
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+# VmHWM starts afresh at exec (ru_maxrss would still hold the forking pytest process's size)
+high_water = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
+peak = high_water - before
 print(json.dumps({{"kept": kept, "peak": peak, "checksum": checksum}}))
 """
 
