@@ -42,7 +42,7 @@ def video_frames(path: str) -> tuple[int, int, int]:
 
 def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0, condition_frames: int = 8,
                        frame_size: tuple[int, int] = (64, 48), width: int = 64, height: int = 48, steps: int = 2,
-                       seed: int = 3, prefix: str = "stv_chunk") -> dict:
+                       seed: int = 3, prefix: str = "stv_chunk", weight_dtype: str = "default") -> dict:
     """One StreamingT2V chunk: Load StreamingT2V, condition on 8 frames and an anchor, core KSampler, SaveLatent.
 
     The tiny test checkpoint holds only the trained parts, so text encoder, VAE and image encoder come from
@@ -50,7 +50,7 @@ def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0
     """
     from fake_models import CLIP_VISION, STREAMINGT2V_CKPT
     return {
-        "1": {"class_type": "STV_LoadStreamingT2V", "inputs": {"ckpt_name": STREAMINGT2V_CKPT, "weight_dtype": "default"}},
+        "1": {"class_type": "STV_LoadStreamingT2V", "inputs": {"ckpt_name": STREAMINGT2V_CKPT, "weight_dtype": weight_dtype}},
         "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
         "3": {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": CLIP_VISION}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red panda climbs a tree", "clip": ["2", 0]}},

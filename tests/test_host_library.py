@@ -9,7 +9,7 @@ from graphs import sample_only, text_to_video, video_frames
 from host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
-OUR_NODES = ["STV_LoadModelScopeT2V", "STV_EmptyVideoLatent"]
+OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_EmptyVideoLatent"}
 
 
 def saved_video(host, outputs: dict) -> str:
@@ -18,6 +18,7 @@ def saved_video(host, outputs: dict) -> str:
 
 
 def test_nodes_are_registered_with_tooltips_and_categories(host):
+    assert {n for n in host.nodes.NODE_CLASS_MAPPINGS if n.startswith("STV_")} == OUR_NODES
     for node_id in OUR_NODES:
         node = host.nodes.NODE_CLASS_MAPPINGS[node_id]
         info = node.GET_SCHEMA().get_v1_info(node)

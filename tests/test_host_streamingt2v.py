@@ -32,6 +32,13 @@ def test_the_anchor_image_changes_the_chunk(host):
     assert (a - b).abs().mean() > 1e-4
 
 
+def test_bf16_weights_run_on_cpu_close_to_fp32(host):
+    full = sampled(host, prefix="fp32")
+    reduced = sampled(host, prefix="bf16", weight_dtype="bf16")
+    assert torch.isfinite(reduced).all()
+    assert (reduced - full).abs().max() < 0.1 * full.abs().max()
+
+
 def test_too_few_condition_frames_are_refused(host):
     with pytest.raises(HostExecutionError, match="condition_frames has 5 frames; the CAM needs the last 8"):
         host.run(streamingt2v_chunk(condition_frames=5))

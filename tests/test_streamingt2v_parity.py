@@ -92,3 +92,18 @@ def test_conditioning_frames_and_image_embedding_change_the_output(modules):
         changed = list(args)
         changed[index] = args[index] + 0.5 * torch.randn(args[index].shape, generator=g)
         assert (denoise(modules, *changed) - base).abs().mean() > 1e-3, name
+
+
+@pytest.mark.parametrize("dtype, bound", [(torch.bfloat16, 0.1), (torch.float16, 0.02)])
+def test_reduced_precision_runs_on_cpu_close_to_fp32(modules, dtype, bound):
+    """The fp16/bf16 path of the same modules (what a GPU runs); error relative to the output's scale."""
+    import copy
+    t, _ = load_fixture("cam_apm_unet_tiny")
+    args = [t["inputs/latents"], t["inputs/timestep"], t["inputs/text_embeds"], t["inputs/clip_image_embeds"], t["inputs/cond_frames"]]
+    low = tuple(copy.deepcopy(m).to(dtype) for m in modules)
+    with torch.inference_mode():
+        reference = denoise(modules, *args)
+        reduced = denoise(low, *[a.to(dtype) if a.is_floating_point() else a for a in args]).float()
+    error = (reduced - reference).abs().max() / reference.abs().max()
+    print(f"{dtype}: max abs error {float((reduced - reference).abs().max()):.4f}, relative {float(error):.4f}")
+    assert torch.isfinite(reduced).all() and error < bound
