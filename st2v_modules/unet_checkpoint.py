@@ -67,7 +67,8 @@ def describe(sd: dict[str, torch.Tensor]) -> str:
     """'diffusers' or 'modelscope' for a T2V UNet, otherwise a phrase naming what the keys look like."""
     keys = sd.keys()
     has = lambda fragment: any(fragment in k for k in keys)  # noqa: E731
-    if has("cross_attention_merger") or any(k.startswith("controlnet.") for k in keys):
+    prefixes = {k.split(".", 1)[0] for k in keys}
+    if has("cross_attention_merger") or {"base_model", "resampler"} <= prefixes or "controlnet" in prefixes:
         return "the StreamingT2V checkpoint (streaming_t2v.ckpt); load it with the Load StreamingT2V node instead"
     if has("temp_convs.") and "conv_in.weight" in sd:
         return "diffusers"
