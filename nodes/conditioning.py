@@ -49,6 +49,8 @@ class StreamingT2VConditioning(io.ComfyNode):
         if clip_vision is None:
             raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
         grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
+        # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
+        # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
         embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
 
         patcher = streamingt2v.patcher
