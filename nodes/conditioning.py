@@ -46,26 +46,43 @@ class StreamingT2VConditioning(io.ComfyNode):
     def execute(cls, model, streamingt2v: StreamingT2V, positive, negative, clip_vision, anchor_image: torch.Tensor,
                 condition_frames: torch.Tensor) -> io.NodeOutput:
         frames = check_condition_frames(condition_frames)
-        if clip_vision is None:
-            raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
-        grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
-        # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
-        # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
-        embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
+        cond_tokens, uncond_tokens = anchor_tokens(streamingt2v, clip_vision, anchor_image)
+        features = frame_features(streamingt2v, frames)
+        return io.NodeOutput(attach_cam(model, streamingt2v), with_chunk_conditions(positive, cond_tokens, features),
+                             with_chunk_conditions(negative, uncond_tokens, features))
 
-        patcher = streamingt2v.patcher
-        mm.load_models_gpu([patcher])
-        device, dtype = patcher.load_device, patcher.model.dtype
-        conditioner = patcher.model
-        tokens = conditioner.image_tokens(embeds.to(device, dtype), batch_size=2).to(mm.intermediate_device())
-        pixels = frames.movedim(-1, 1).to(device, dtype) * 2 - 1
-        features = conditioner.frame_features(pixels).to(mm.intermediate_device())
 
-        patched = model.clone()
-        patched.set_additional_models("streamingt2v", [patcher])
-        patched.model_options.setdefault("transformer_options", {})[CAM_OPTION] = CAMHandle(conditioner.cam)
-        return io.NodeOutput(patched, with_chunk_conditions(positive, tokens[:1], features),
-                             with_chunk_conditions(negative, tokens[1:], features))
+def anchor_tokens(streamingt2v: StreamingT2V, clip_vision, anchor_image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """APM tokens of the anchor frame and of the official unconditional (mid-grey) image, `[1, 16, 1024]` each."""
+    if clip_vision is None:
+        raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
+    grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
+    # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
+    # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
+    embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
+    conditioner, device = _loaded(streamingt2v)
+    tokens = conditioner.image_tokens(embeds.to(device, conditioner.dtype), batch_size=2).to(mm.intermediate_device())
+    return tokens[:1], tokens[1:]
+
+
+def frame_features(streamingt2v: StreamingT2V, frames: torch.Tensor) -> torch.Tensor:
+    """CAM features of conditioning frames (IMAGE, 0..1), computed once per chunk."""
+    conditioner, device = _loaded(streamingt2v)
+    pixels = frames.movedim(-1, 1).to(device, conditioner.dtype) * 2 - 1
+    return conditioner.frame_features(pixels).to(mm.intermediate_device())
+
+
+def _loaded(streamingt2v: StreamingT2V):
+    mm.load_models_gpu([streamingt2v.patcher])
+    return streamingt2v.conditioner, streamingt2v.patcher.load_device
+
+
+def attach_cam(model, streamingt2v: StreamingT2V):
+    """A clone of the MODEL that runs the CAM each step and loads it with itself."""
+    patched = model.clone()
+    patched.set_additional_models("streamingt2v", [streamingt2v.patcher])
+    patched.model_options.setdefault("transformer_options", {})[CAM_OPTION] = CAMHandle(streamingt2v.conditioner.cam)
+    return patched
 
 
 def check_condition_frames(frames: torch.Tensor) -> torch.Tensor:
