@@ -5,6 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .nodes.conditioning import StreamingT2VConditioning
 from .nodes.converting import ConvertStreamingT2V
+from .nodes.extending import StreamingT2VExtend, StreamingT2VExtendAdvanced
 from .nodes.latents import EmptyVideoLatent
 from .nodes.loading import LoadModelScopeT2V, LoadStreamingT2V
 from .nodes.paths import register_model_folder
@@ -13,7 +14,8 @@ from .nodes.paths import register_model_folder
 class StreamingT2VExtension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [LoadModelScopeT2V, LoadStreamingT2V, ConvertStreamingT2V, StreamingT2VConditioning, EmptyVideoLatent]
+        return [LoadModelScopeT2V, LoadStreamingT2V, ConvertStreamingT2V, StreamingT2VConditioning,
+                StreamingT2VExtend, StreamingT2VExtendAdvanced, EmptyVideoLatent]
 
 
 async def comfy_entrypoint() -> StreamingT2VExtension:

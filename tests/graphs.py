@@ -66,3 +66,21 @@ def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0
             "positive": ["8", 1], "negative": ["8", 2], "latent_image": ["9", 0], "denoise": 1.0}},
         "11": {"class_type": "SaveLatent", "inputs": {"samples": ["10", 0], "filename_prefix": f"latents/{prefix}"}},
     }
+
+
+def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancestral", scheduler: str = "streamingt2v_ddim",
+                           steps: int = 2, seed: int = 5, prefix: str = "stv_extend", video_format: str = "mp4 (h264)",
+                           prompt_schedule: str = "", output_frames: str = "all") -> dict:
+    """ModelScope first chunk (16 frames) -> StreamingT2V Extend -> video file, as the shipped workflow wires it."""
+    graph = text_to_video(frames=16, width=64, height=48, steps=steps)
+    del graph["9"], graph["10"]
+    chunk = streamingt2v_chunk()
+    graph.update({f"s{k}": v for k, v in chunk.items() if k in ("1", "3")})
+    graph["20"] = {"class_type": "STV_Extend", "inputs": {
+        "model": ["s1", 0], "streamingt2v": ["s1", 4], "positive": ["4", 0], "negative": ["5", 0], "clip_vision": ["s3", 0],
+        "vae": ["3", 0], "start_frames": ["8", 0], "frames_to_add": frames_to_add, "seed": seed, "steps": steps, "cfg": 7.5,
+        "sampler_name": sampler, "scheduler": scheduler, "noise_mode": "fresh per chunk (official)",
+        "prompt_schedule": prompt_schedule, "clip": ["2", 0], "filename_prefix": prefix, "video_format": video_format,
+        "output_frames": output_frames}}
+    graph["21"] = {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}}
+    return graph

@@ -1,0 +1,254 @@
+"""The autoregressive extend loop on the host: per chunk condition, sample with the user's sampler, decode,
+stream the new frames to disk. The arithmetic lives in st2v_modules.chunks."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+import comfy.model_management as mm
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import folder_paths
+import latent_preview
+
+from ..st2v_modules.chunks import CHUNK_FRAMES, CONDITION_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
+from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
+from ..st2v_modules.prompt_schedule import PromptSchedule
+from ..st2v_modules.schedule import official_ddim_timesteps
+from ..st2v_modules.video_writer import MP4, VideoWriter
+from .conditioning import anchor_tokens, attach_cam, frame_features, with_chunk_conditions
+from .streamingt2v_model import StreamingT2V
+
+OFFICIAL_SCHEDULER = "streamingt2v_ddim"
+FPS = 8  # the official stage-2 frame rate
+MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
+PNG_BYTES_PER_PIXEL = 2.0
+
+
+@dataclass
+class Sampling:
+    """How every chunk is denoised: the user's sampler and sigmas, cfg, and noise per chunk."""
+    sampler: comfy.samplers.KSAMPLER
+    sigmas: torch.Tensor
+    cfg: float
+    noise: Callable[[int, torch.Tensor], torch.Tensor]  # (chunk, latent) -> noise
+    official_ddim: bool = False
+    describe: dict = field(default_factory=dict)
+
+
+def official_ddim_sigmas(model, steps: int) -> torch.Tensor:
+    """The official DDIM grid as sigmas; it ends at t = 0's sigma, not at 0 (DDIM eta 1 == euler_ancestral)."""
+    sigmas = model.get_model_object("model_sampling").sigmas
+    return torch.cat([sigmas[official_ddim_timesteps(steps)], sigmas[:1]]).float()
+
+
+def seeded_noise(run_seed: int, shared: bool) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """Fresh noise per chunk from the chunk's seed (what the official code really does), or one tensor for all."""
+    return lambda chunk, latent: comfy.sample.prepare_noise(latent, run_seed if shared else chunk_seed(run_seed, chunk))
+
+
+@dataclass
+class Request:
+    model: object
+    streamingt2v: StreamingT2V
+    positive: list
+    negative: list
+    clip_vision: object
+    vae: object
+    start: torch.Tensor
+    frames_to_add: int
+    sampling: Sampling
+    filename_prefix: str
+    video_format: str = MP4
+    output_frames: str = "all"
+    clip: object = None
+    schedule: PromptSchedule | None = None
+    seed: int = 0
+
+
+def extend(request: Request) -> tuple[torch.Tensor, str]:
+    """Run every chunk; returns the frames asked for and the path of the finished video."""
+    start = check_start(request.start)
+    plan = plan_chunks(start.shape[0], request.frames_to_add)
+    if plan.trimmed_frames:
+        logging.info("StreamingT2V: %d frames is not a whole number of %d-frame steps; generating %d and keeping %d.",
+                     request.frames_to_add, NEW_FRAMES_PER_CHUNK, plan.generated_frames, request.frames_to_add)
+    height, width = start.shape[1:3]
+    base = output_base(request.filename_prefix, width, height)
+    preflight(request, plan, width, height, base)
+    writer = VideoWriter(base, request.video_format, FPS)
+    manifest = Manifest(base + ".json", request, plan)
+    output = FrameStore(request.output_frames, plan.total_frames, start)
+    try:
+        writer.write(start)
+        manifest.save()
+        _run_chunks(request, plan, start, writer, manifest, output)
+    except BaseException as e:
+        path = writer.close()
+        manifest.finish("cancelled" if isinstance(e, mm.InterruptProcessingException) else "failed", path)
+        logging.warning("StreamingT2V: stopped after %d of %d chunks; the %d frames made so far are in %s",
+                        manifest.chunks_done, plan.chunks, writer.frames, path)
+        raise
+    path = writer.finish()
+    manifest.finish("complete", path)
+    return output.result(), path
+
+
+def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: VideoWriter, manifest: "Manifest",
+                output: "FrameStore") -> None:
+    sampling = request.sampling
+    steps = len(sampling.sigmas) - 1
+    cond_tokens, uncond_tokens = anchor_tokens(request.streamingt2v, request.clip_vision, start[:1])
+    model = attach_cam(request.model, request.streamingt2v)
+    mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
+    latent = torch.zeros([CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
+    progress = Progress(model, plan.chunks, steps)
+    tail = start[-CONDITION_FRAMES:]
+    prompts = PromptCache(request)
+    for chunk in range(plan.chunks):
+        mm.throw_exception_if_processing_interrupted()
+        features = frame_features(request.streamingt2v, tail)
+        positive = with_chunk_conditions(prompts.positive(plan.first_new_frame(chunk)), cond_tokens, features)
+        negative = with_chunk_conditions(request.negative, uncond_tokens, features)
+        seed = chunk_seed(request.seed, chunk)
+        noise = sampling.noise(chunk, latent)
+        if sampling.official_ddim:  # the official start is pure noise at the first timestep (VP), not sigma * noise
+            noise = noise * (1 + sampling.sigmas[0] ** 2).sqrt() / sampling.sigmas[0]
+        guider = comfy.samplers.CFGGuider(model)
+        guider.set_conds(positive, negative)
+        guider.set_cfg(sampling.cfg)
+        samples = guider.sample(noise, latent, sampling.sampler, sampling.sigmas, callback=progress.callback(chunk),
+                                disable_pbar=True, seed=seed)
+        if sampling.official_ddim:  # the official output is the VP latent at t = 0
+            samples = samples / (1 + sampling.sigmas[-1] ** 2).sqrt()
+        frames = request.vae.decode(samples.to(mm.intermediate_device()))
+        keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
+        new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
+        writer.write(new)
+        output.add(new)
+        tail = frames[-CONDITION_FRAMES:]
+        manifest.chunk_done(chunk, seed, prompts.last)
+
+
+def check_start(start: torch.Tensor) -> torch.Tensor:
+    if start.shape[0] < CONDITION_FRAMES:
+        raise ValueError(f"start_frames has {start.shape[0]} frames; the CAM conditions on the last {CONDITION_FRAMES}: "
+                         f"start from at least {CONDITION_FRAMES} frames (a ModelScope chunk has 16).")
+    height, width = start.shape[1:3]
+    if height % VAE_FACTOR or width % VAE_FACTOR:
+        raise ValueError(f"start_frames are {width}x{height}; both sides must be multiples of {VAE_FACTOR} "
+                         f"(StreamingT2V: 256x256): resize them first, e.g. with Upscale Image.")
+    return start[..., :3]
+
+
+def output_base(prefix: str, width: int, height: int) -> str:
+    folder, name, counter, _, _ = folder_paths.get_save_image_path(prefix, folder_paths.get_output_directory(), width, height)
+    return os.path.join(folder, f"{name}_{counter:05}_")
+
+
+def preflight(request: Request, plan: ChunkPlan, width: int, height: int, base: str) -> None:
+    """Log what the run needs and refuse one whose video cannot fit on disk."""
+    steps = len(request.sampling.sigmas) - 1
+    pixels = plan.total_frames * width * height
+    disk = pixels * (MP4_BYTES_PER_PIXEL if request.video_format == MP4 else PNG_BYTES_PER_PIXEL)
+    held = plan.total_frames if request.output_frames == "all" else CHUNK_FRAMES
+    ram = held * width * height * 3 * 4
+    vram = request.model.model.memory_required([2 * CHUNK_FRAMES, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR])
+    free = shutil.disk_usage(os.path.dirname(base)).free
+    logging.info("StreamingT2V pre-flight: %d chunks x %d steps = %d sampler steps; frames in RAM %.2f GB; activations "
+                 "%.2f GB VRAM; video %.2f GB on disk (%.1f GB free)", plan.chunks, steps, plan.chunks * steps,
+                 ram / 1e9, vram / 1e9, disk / 1e9, free / 1e9)
+    if disk > free:
+        raise ValueError(f"The video needs about {disk / 1e9:.2f} GB but {os.path.dirname(base)} has {free / 1e9:.2f} GB "
+                         "free: free some space, add fewer frames, or choose mp4 over the PNG sequence.")
+
+
+class FrameStore:
+    """The IMAGE output: all frames (held once, preallocated), the last chunk's new frames, or nothing."""
+
+    def __init__(self, mode: str, total: int, start: torch.Tensor):
+        self.mode, self.count = mode, 0
+        self.frames = torch.empty((total,) + tuple(start.shape[1:]), dtype=start.dtype) if mode == "all" else None
+        self.last = start[-CONDITION_FRAMES:]
+        self.add(start)
+
+    def add(self, frames: torch.Tensor) -> None:
+        if self.frames is not None:
+            self.frames[self.count:self.count + frames.shape[0]] = frames
+        self.count += frames.shape[0]
+        self.last = frames
+
+    def result(self) -> torch.Tensor:
+        return self.frames if self.frames is not None else self.last
+
+
+class PromptCache:
+    """The positive conditioning of each chunk: the prompt schedule's entry, encoded once per distinct prompt."""
+
+    def __init__(self, request: Request):
+        self.request, self.encoded, self.last = request, {}, None
+        if request.schedule is not None and request.clip is None:
+            raise ValueError("prompt_schedule needs the clip input to encode its prompts: connect the CLIP of Load StreamingT2V.")
+
+    def positive(self, frame: int) -> list:
+        prompt = self.request.schedule.prompt_at(frame) if self.request.schedule else None
+        self.last = prompt
+        if prompt is None:
+            return self.request.positive
+        if prompt not in self.encoded:
+            clip = self.request.clip
+            self.encoded[prompt] = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))
+        return self.encoded[prompt]
+
+
+class Progress:
+    """One progress bar over chunks x steps, with a latent preview of the chunk being sampled."""
+
+    def __init__(self, model, chunks: int, steps: int):
+        self.total, self.steps = chunks * steps, steps
+        self.bar = comfy.utils.ProgressBar(self.total)
+        self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+
+    def callback(self, chunk: int):
+        def step(index, x0, x, total_steps):
+            preview = None
+            if self.previewer is not None:
+                preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1])
+            self.bar.update_absolute(chunk * self.steps + index + 1, self.total, preview)
+            mm.throw_exception_if_processing_interrupted()
+        return step
+
+
+class Manifest:
+    """`<video>.json`: seeds, prompts, settings and progress, rewritten after every chunk."""
+
+    def __init__(self, path: str, request: Request, plan: ChunkPlan):
+        self.path, self.chunks_done = path, 0
+        self.data = {
+            "status": "running", "video": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
+            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": FPS,
+            "streamingt2v_weights": request.streamingt2v.weights_name,
+            "prompt_schedule": request.schedule.entries if request.schedule else None, "chunk_log": [],
+        }
+
+    def chunk_done(self, chunk: int, seed: int, prompt: str | None) -> None:
+        self.chunks_done = chunk + 1
+        self.data["chunk_log"].append({"chunk": chunk, "seed": seed, "prompt": prompt})
+        self.save()
+
+    def finish(self, status: str, video: str) -> None:
+        self.data.update(status=status, video=os.path.basename(video), chunks_done=self.chunks_done)
+        self.save()
+
+    def save(self) -> None:
+        with open(self.path, "w", encoding="utf-8") as f:
+            json.dump(self.data, f, indent=1)

@@ -1,0 +1,133 @@
+"""StreamingT2V Extend: grow a video chunk by chunk on the user's own sampler, frames streamed to disk."""
+from __future__ import annotations
+
+import copy
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..st2v_modules.chunks import chunk_seed
+from ..st2v_modules.prompt_schedule import parse_prompt_schedule
+from ..st2v_modules.video_writer import FORMATS
+from .conditioning import StreamingT2VType
+from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, seeded_noise
+
+NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
+OUTPUT_FRAMES = ("all", "last chunk")
+OFFICIAL_STEPS, OFFICIAL_CFG = 50, 7.5
+DEFAULT_FRAMES_TO_ADD = 64  # the official 80-frame run: a 16-frame first chunk + 8 steps
+
+
+def common_inputs() -> list:
+    return [
+        io.Model.Input("model", tooltip="The MODEL output of Load StreamingT2V (patches such as LoRA apply to every chunk)."),
+        StreamingT2VType.Input("streamingt2v", tooltip="The STREAMINGT2V output of Load StreamingT2V."),
+        io.Conditioning.Input("positive", tooltip="The prompt, encoded by the StreamingT2V CLIP."),
+        io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
+        io.ClipVision.Input("clip_vision", tooltip="OpenCLIP ViT-H/14 (the CLIP_VISION output of Load StreamingT2V)."),
+        io.Vae.Input("vae", tooltip="The VAE that decodes each chunk (the VAE output of Load StreamingT2V)."),
+        io.Image.Input("start_frames", tooltip="The video to extend (>= 8 frames): a ModelScope first chunk or any frames; "
+                                               "its first frame is the appearance anchor, its last 8 condition the first new chunk."),
+        io.Int.Input("frames_to_add", default=DEFAULT_FRAMES_TO_ADD, min=1, max=100000,
+                     tooltip="New frames; 8 per chunk, a remainder is generated whole and trimmed."),
+    ]
+
+
+def output_inputs() -> list:
+    return [
+        io.String.Input("prompt_schedule", default="", multiline=True, optional=True,
+                        tooltip="Prompt travel, e.g. '0: a cat walks | 240: the cat runs' (frame numbers of the whole video). "
+                                "Empty: the positive prompt throughout. Needs the clip input."),
+        io.Clip.Input("clip", optional=True, tooltip="Encodes the prompt schedule's prompts."),
+        io.String.Input("filename_prefix", default="StreamingT2V/video", tooltip="Where the video goes, under the output folder."),
+        io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0],
+                       tooltip="mp4: h264 written as each chunk finishes; png: a lossless numbered sequence."),
+        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default="all",
+                       tooltip="all: every frame as an IMAGE batch (RAM grows with length); last chunk: only the newest frames, "
+                               "flat memory for very long videos (the file has them all)."),
+    ]
+
+
+OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The video's frames (see output_frames)."),
+           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
+
+
+def run(sampling: Sampling, seed: int, start_frames, prompt_schedule: str = "", clip=None, **kwargs) -> io.NodeOutput:
+    request = Request(sampling=sampling, seed=seed, start=start_frames, clip=clip,
+                      schedule=parse_prompt_schedule(prompt_schedule or ""), **kwargs)
+    frames, path = extend(request)
+    return io.NodeOutput(frames, path)
+
+
+class StreamingT2VExtend(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_Extend",
+            display_name="StreamingT2V Extend",
+            category="StreamingT2V/sampling",
+            description="Extends a video 8 frames at a time: each 16-frame chunk is conditioned on the last 8 frames by "
+                        "the CAM and on the first frame by the APM. Defaults are the official run (DDIM eta 1 = "
+                        f"euler_ancestral on the {OFFICIAL_SCHEDULER} schedule, 50 steps, cfg 7.5).",
+            inputs=common_inputs() + [
+                io.Int.Input("seed", default=33, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Run seed; chunk k samples with a seed derived from it and k (recorded in the manifest)."),
+                io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps per chunk (official: 50)."),
+                io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5)."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler_ancestral",
+                               tooltip="euler_ancestral with the streamingt2v_ddim scheduler is the official DDIM with eta 1."),
+                io.Combo.Input("scheduler", options=[OFFICIAL_SCHEDULER] + list(comfy.samplers.KSampler.SCHEDULERS),
+                               default=OFFICIAL_SCHEDULER, tooltip=f"{OFFICIAL_SCHEDULER}: the official DDIM timesteps (981 ... 1, ending at t=0)."),
+                io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MODES[0],
+                               tooltip="fresh: new noise per chunk, as the official code really runs; shared: one noise tensor for all chunks."),
+            ] + output_inputs(),
+            outputs=OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, noise_mode: str,
+                **kwargs) -> io.NodeOutput:
+        official = scheduler == OFFICIAL_SCHEDULER
+        sigmas = (official_ddim_sigmas(model, steps) if official else
+                  comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, steps).cpu())
+        sampling = Sampling(comfy.samplers.sampler_object(sampler_name), sigmas, cfg,
+                            seeded_noise(seed, noise_mode == NOISE_MODES[1]), official,
+                            {"sampler": sampler_name, "scheduler": scheduler, "steps": steps, "cfg": cfg, "noise_mode": noise_mode})
+        return run(sampling, seed, model=model, **kwargs)
+
+
+class StreamingT2VExtendAdvanced(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_ExtendAdvanced",
+            display_name="StreamingT2V Extend (Advanced)",
+            category="StreamingT2V/sampling",
+            description="StreamingT2V Extend with the sampling pieces of SamplerCustomAdvanced: any NOISE, SAMPLER and "
+                        "SIGMAS are used for every chunk.",
+            inputs=common_inputs() + [
+                io.Noise.Input("noise", tooltip="Random Noise: its seed is the run seed; each chunk derives its own unless shared."),
+                io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5)."),
+                io.Sampler.Input("sampler", tooltip="Any SAMPLER, e.g. from KSamplerSelect."),
+                io.Sigmas.Input("sigmas", tooltip="Any SIGMAS, e.g. from BasicScheduler; the same for every chunk."),
+                io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MODES[0],
+                               tooltip="fresh: the NOISE reseeded per chunk; shared: the same noise for every chunk."),
+            ] + output_inputs(),
+            outputs=OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, model, noise, cfg: float, sampler, sigmas, noise_mode: str, **kwargs) -> io.NodeOutput:
+        seed = getattr(noise, "seed", 0)
+        shared = noise_mode == NOISE_MODES[1]
+
+        def chunk_noise(chunk: int, latent):
+            source = noise
+            if not shared and hasattr(noise, "seed"):
+                source = copy.copy(noise)
+                source.seed = chunk_seed(seed, chunk)
+            return source.generate_noise({"samples": latent})
+
+        sampling = Sampling(sampler, sigmas.cpu(), cfg, chunk_noise, False, {"cfg": cfg, "noise_mode": noise_mode, "steps": len(sigmas) - 1})
+        return run(sampling, seed, model=model, **kwargs)
+
