@@ -119,16 +119,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         positive = with_chunk_conditions(prompts.positive(plan.first_new_frame(chunk)), cond_tokens, features)
         negative = with_chunk_conditions(request.negative, uncond_tokens, features)
         seed = chunk_seed(request.seed, chunk)
-        noise = sampling.noise(chunk, latent)
-        if sampling.official_ddim:  # the official start is pure noise at the first timestep (VP), not sigma * noise
-            noise = noise * (1 + sampling.sigmas[0] ** 2).sqrt() / sampling.sigmas[0]
-        guider = comfy.samplers.CFGGuider(model)
-        guider.set_conds(positive, negative)
-        guider.set_cfg(sampling.cfg)
-        samples = guider.sample(noise, latent, sampling.sampler, sampling.sigmas, callback=progress.callback(chunk),
-                                disable_pbar=True, seed=seed)
-        if sampling.official_ddim:  # the official output is the VP latent at t = 0
-            samples = samples / (1 + sampling.sigmas[-1] ** 2).sqrt()
+        samples = sample_chunk(model, positive, negative, sampling, latent, chunk, seed, progress.callback(chunk))
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
@@ -136,6 +127,21 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         output.add(new)
         tail = frames[-CONDITION_FRAMES:]
         manifest.chunk_done(chunk, seed, prompts.last)
+
+
+def sample_chunk(model, positive: list, negative: list, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
+                 callback=None) -> torch.Tensor:
+    """Denoise one 16-frame chunk with the user's sampler; `model` and the conditions carry the CAM and APM."""
+    noise = sampling.noise(chunk, latent)
+    if sampling.official_ddim:  # the official start is pure noise at the first timestep (VP), not sigma * noise
+        noise = noise * (1 + sampling.sigmas[0] ** 2).sqrt() / sampling.sigmas[0]
+    guider = comfy.samplers.CFGGuider(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(sampling.cfg)
+    samples = guider.sample(noise, latent, sampling.sampler, sampling.sigmas, callback=callback, disable_pbar=True, seed=seed)
+    if sampling.official_ddim:  # the official output is the VP latent at t = 0
+        samples = samples / (1 + sampling.sigmas[-1] ** 2).sqrt()
+    return samples
 
 
 def check_start(start: torch.Tensor) -> torch.Tensor:
