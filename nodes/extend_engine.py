@@ -81,6 +81,10 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     if plan.trimmed_frames:
         logging.info("StreamingT2V: %d frames is not a whole number of %d-frame steps; generating %d and keeping %d.",
                      request.frames_to_add, NEW_FRAMES_PER_CHUNK, plan.generated_frames, request.frames_to_add)
+    if request.clip_vision is None:
+        raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
+    if request.schedule is not None and request.clip is None:
+        raise ValueError("prompt_schedule needs the clip input to encode its prompts: connect the CLIP of Load StreamingT2V.")
     height, width = start.shape[1:3]
     base = output_base(request.filename_prefix, width, height)
     preflight(request, plan, width, height, base)
@@ -201,8 +205,6 @@ class PromptCache:
 
     def __init__(self, request: Request):
         self.request, self.encoded, self.last = request, {}, None
-        if request.schedule is not None and request.clip is None:
-            raise ValueError("prompt_schedule needs the clip input to encode its prompts: connect the CLIP of Load StreamingT2V.")
 
     def positive(self, frame: int) -> list:
         prompt = self.request.schedule.prompt_at(frame) if self.request.schedule else None

@@ -48,6 +48,17 @@ def output_inputs() -> list:
     ]
 
 
+def validate(frames_to_add: int = 1, prompt_schedule: str = "", **_) -> bool | str:
+    """Refuse before anything runs or is written."""
+    if frames_to_add is not None and frames_to_add <= 0:
+        return f"frames_to_add is {frames_to_add}; add at least 1 frame (8 per chunk)."
+    try:
+        parse_prompt_schedule(prompt_schedule or "")
+    except ValueError as e:
+        return str(e)
+    return True
+
+
 OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The video's frames (see output_frames)."),
            io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
 
@@ -85,6 +96,10 @@ class StreamingT2VExtend(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, **kwargs) -> bool | str:
+        return validate(**kwargs)
+
+    @classmethod
     def execute(cls, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, noise_mode: str,
                 **kwargs) -> io.NodeOutput:
         official = scheduler == OFFICIAL_SCHEDULER
@@ -115,6 +130,10 @@ class StreamingT2VExtendAdvanced(io.ComfyNode):
             ] + output_inputs(),
             outputs=OUTPUTS,
         )
+
+    @classmethod
+    def validate_inputs(cls, **kwargs) -> bool | str:
+        return validate(**kwargs)
 
     @classmethod
     def execute(cls, model, noise, cfg: float, sampler, sigmas, noise_mode: str, **kwargs) -> io.NodeOutput:

@@ -1,11 +1,12 @@
 """StreamingT2V Extend in the real ComfyUI: first chunk + extension to a video file, on tiny official-layout weights."""
 import json
 import os
+import re
 
 import pytest
 
 from graphs import first_chunk_and_extend, video_frames
-from host import HostExecutionError
+from host import HostValidationError
 
 pytestmark = pytest.mark.host
 
@@ -49,12 +50,63 @@ def test_png_sequence_is_lossless_and_complete(host):
     assert not sequence.endswith(".partial") and len(os.listdir(os.path.join(folder, sequence))) == 24
 
 
-def test_an_unparsable_schedule_names_the_entry(host):
-    with pytest.raises(HostExecutionError, match="prompt_schedule entry 2 .*'the cat runs'.* is not 'FRAME: prompt'"):
-        run_extend(host, frames_to_add=8, prompt_schedule="0: a cat walks | the cat runs")
+def refused(host, node: str, pattern: str, **kwargs):
+    with pytest.raises(HostValidationError) as failure:
+        run_extend(host, **kwargs)
+    details = " ".join(e["details"] for e in failure.value.node_errors[node]["errors"])
+    assert re.search(pattern, details), details
+
+
+def test_an_unparsable_schedule_names_the_entry_before_anything_runs(host):
+    refused(host, "20", "prompt_schedule entry 2 .*'the cat runs'.* is not 'FRAME: prompt'",
+            frames_to_add=8, prompt_schedule="0: a cat walks | the cat runs", prefix="stv_bad_schedule")
+    assert not [f for f in os.listdir(host.folder_paths.get_output_directory()) if f.startswith("stv_bad_schedule")]
+
+
+def test_zero_frames_to_add_is_refused(host):
+    refused(host, "20", "frames_to_add is 0; add at least 1 frame", frames_to_add=0)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"start_frames": 5}, "start_frames has 5 frames; the CAM conditions on the last 8"),
+    ({"width": 60}, "start_frames are 60x48; both sides must be multiples of 8"),
+    ({"clip_vision": None}, "clip_vision is empty"),
+])
+def test_bad_starts_are_refused_without_a_file_claiming_completeness(host, change, message):
+    import torch
+    from fake_models import STREAMINGT2V_CKPT
+    model, _, _, _, stv = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadStreamingT2V"].execute(
+        ckpt_name=STREAMINGT2V_CKPT, weight_dtype="default").result
+    node = host.nodes.NODE_CLASS_MAPPINGS["STV_Extend"]
+    start = torch.rand(change.get("start_frames", 16), 48, change.get("width", 64), 3)
+    kwargs = dict(model=model, streamingt2v=stv, positive=[], negative=[], clip_vision=change.get("clip_vision", object()),
+                  vae=None, start_frames=start, frames_to_add=8, seed=0, steps=1, cfg=7.5, sampler_name="euler",
+                  scheduler="normal", noise_mode="fresh per chunk (official)", filename_prefix="stv_bad_start",
+                  video_format="mp4 (h264)", output_frames="all")
+    with pytest.raises(ValueError, match=message):
+        node.execute(**kwargs)
+    assert not [f for f in os.listdir(host.folder_paths.get_output_directory()) if f.startswith("stv_bad_start")]
 
 
 def test_prompt_travel_records_each_chunks_prompt(host):
     run_extend(host, frames_to_add=16, prompt_schedule="0: a cat walks | 24: the cat runs", prefix="stv_travel")
     log = json.load(open(newest(host, "stv_travel", ".json")))["chunk_log"]
     assert [c["prompt"] for c in log] == ["a cat walks", "the cat runs"]
+
+
+def png_frames(host, prefix: str):
+    import numpy as np
+    from PIL import Image
+    folder = host.folder_paths.get_output_directory()
+    (sequence,) = [f for f in os.listdir(folder) if f.startswith(prefix) and os.path.isdir(os.path.join(folder, f))]
+    files = sorted(os.listdir(os.path.join(folder, sequence)))
+    return np.stack([np.asarray(Image.open(os.path.join(folder, sequence, f))) for f in files])
+
+
+def test_same_inputs_and_seed_give_bit_identical_frames(host):
+    for prefix in ("stv_same_a", "stv_same_b"):
+        run_extend(host, frames_to_add=16, video_format="png sequence (lossless)", prefix=prefix, seed=11)
+    a, b = png_frames(host, "stv_same_a"), png_frames(host, "stv_same_b")
+    assert a.shape == (32, 48, 64, 3) and (a == b).all()
+    run_extend(host, frames_to_add=16, video_format="png sequence (lossless)", prefix="stv_same_c", seed=12)
+    assert (png_frames(host, "stv_same_c")[16:] != a[16:]).any()  # the seed matters for the new frames

@@ -8,7 +8,9 @@ import time
 import pytest
 import requests
 
-from graphs import text_to_video, video_frames
+import json
+
+from graphs import first_chunk_and_extend, text_to_video, video_frames
 from host import make_base_directory
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -28,7 +30,7 @@ def server(comfyui_path, models_dir, tmp_path_factory):
     base = make_base_directory()
     work = tmp_path_factory.mktemp("server")
     extra_paths = work / "extra_model_paths.yaml"
-    folders = "\n".join(f"    {name}: {os.path.join(models_dir, name)}" for name in ("streamingt2v", "text_encoders", "vae"))
+    folders = "\n".join(f"    {name}: {os.path.join(models_dir, name)}" for name in ("streamingt2v", "text_encoders", "vae", "clip_vision"))
     extra_paths.write_text(f"downloads:\n{folders}\n")
     web_root = work / "web"
     web_root.mkdir()
@@ -71,18 +73,25 @@ def test_object_info_shows_our_nodes_with_the_model_files(server):
     assert info["output"] == ["MODEL"] and info["category"] == "StreamingT2V/loaders"
 
 
-def test_prompt_makes_a_16_frame_video(server):
-    url, base, _ = server
-    response = requests.post(f"{url}/prompt", json={"prompt": text_to_video(width=56, height=40, prefix="stv_server"), "client_id": "t"}, timeout=10)
+def queue(url: str, graph: dict) -> str:
+    response = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": "t"}, timeout=10)
     assert response.status_code == 200, response.text
-    prompt_id = response.json()["prompt_id"]
+    return response.json()["prompt_id"]
+
+
+def wait_for(url: str, prompt_id: str) -> dict:
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         history = requests.get(f"{url}/history/{prompt_id}", timeout=10).json()
         if prompt_id in history and history[prompt_id]["status"].get("completed") is not None:
-            break
+            return history[prompt_id]
         time.sleep(0.5)
-    entry = history[prompt_id]
+    pytest.fail(f"prompt {prompt_id} did not finish in {RUN_TIMEOUT_S} s")
+
+
+def test_prompt_makes_a_16_frame_video(server):
+    url, base, _ = server
+    entry = wait_for(url, queue(url, text_to_video(width=56, height=40, prefix="stv_server")))
     assert entry["status"]["status_str"] == "success", entry["status"]
     (saved,) = entry["outputs"]["10"]["images"]
     path = os.path.join(base, "output", saved["subfolder"], saved["filename"])
@@ -94,3 +103,30 @@ def test_invalid_size_is_a_400_naming_the_input(server):
     response = requests.post(f"{url}/prompt", json={"prompt": text_to_video(width=50)}, timeout=10)
     assert response.status_code == 400
     assert "width is 50; it must be a multiple of 8" in response.text
+
+
+def test_interrupt_keeps_the_partial_video_and_says_so(server):
+    url, base, _ = server
+    prompt_id = queue(url, first_chunk_and_extend(frames_to_add=400, steps=4, prefix="stv_cancel"))
+    output = os.path.join(base, "output")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    manifest_path = None
+    while time.monotonic() < deadline:  # wait until at least one chunk is on disk
+        manifests = [f for f in os.listdir(output) if f.startswith("stv_cancel") and f.endswith(".json")] if os.path.isdir(output) else []
+        if manifests:
+            manifest_path = os.path.join(output, manifests[0])
+            try:
+                if json.load(open(manifest_path))["chunk_log"]:
+                    break
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.2)
+    requests.post(f"{url}/interrupt", timeout=10)
+    entry = wait_for(url, prompt_id)
+    assert entry["status"]["status_str"] == "error"
+    manifest = json.load(open(manifest_path))
+    assert manifest["status"] == "cancelled" and 1 <= manifest["chunks_done"] < manifest["chunks"]
+    partial = os.path.join(output, manifest["video"])
+    assert partial.endswith(".partial.mp4")
+    assert video_frames(partial)[0] == 16 + 8 * manifest["chunks_done"]
+    assert not os.path.exists(partial.replace(".partial.mp4", ".mp4"))
