@@ -23,7 +23,7 @@ from ..st2v_modules.chunks import CHUNK_FRAMES, CONDITION_FRAMES, NEW_FRAMES_PER
 from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
 from ..st2v_modules.prompt_schedule import PromptSchedule
 from ..st2v_modules.schedule import official_ddim_timesteps
-from ..st2v_modules.video_writer import MP4, VideoWriter
+from ..st2v_modules.video_writer import MP4, VideoWriter, read_video
 from .conditioning import anchor_tokens, attach_cam, frame_features, with_chunk_conditions
 from .streamingt2v_model import StreamingT2V
 
@@ -72,6 +72,8 @@ class Request:
     clip: object = None
     schedule: PromptSchedule | None = None
     seed: int = 0
+    chunk_offset: int = 0  # chunks made by the run this one resumes
+    resumed_from: str | None = None
 
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
@@ -122,15 +124,16 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         features = frame_features(request.streamingt2v, tail)
         positive = with_chunk_conditions(prompts.positive(plan.first_new_frame(chunk)), cond_tokens, features)
         negative = with_chunk_conditions(request.negative, uncond_tokens, features)
-        seed = chunk_seed(request.seed, chunk)
-        samples = sample_chunk(model, positive, negative, sampling, latent, chunk, seed, progress.callback(chunk))
+        seed = chunk_seed(request.seed, request.chunk_offset + chunk)
+        samples = sample_chunk(model, positive, negative, sampling, latent, request.chunk_offset + chunk, seed,
+                               progress.callback(chunk))
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         writer.write(new)
         output.add(new)
         tail = frames[-CONDITION_FRAMES:]
-        manifest.chunk_done(chunk, seed, prompts.last)
+        manifest.chunk_done(request.chunk_offset + chunk, seed, prompts.last)
 
 
 def sample_chunk(model, positive: list, negative: list, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
@@ -235,6 +238,28 @@ class Progress:
         return step
 
 
+def resume_start(manifest_name: str, redo_from_chunk: int) -> tuple[torch.Tensor, int, dict]:
+    """The frames of an earlier run up to a chunk boundary, read back from its video, and the chunk to go on from.
+
+    `redo_from_chunk` -1 continues after the last finished chunk; k >= 0 keeps chunks before k and redoes the rest.
+    """
+    path = os.path.join(folder_paths.get_output_directory(), manifest_name)
+    if not os.path.isfile(path):
+        raise ValueError(f"resume_manifest {manifest_name!r} is not in the output folder; give the .json written next to the video.")
+    with open(path, encoding="utf-8") as f:
+        previous = json.load(f)
+    done = len(previous["chunk_log"]) + previous.get("chunk_offset", 0)
+    chunk = done if redo_from_chunk < 0 else redo_from_chunk
+    if chunk > done:
+        raise ValueError(f"redo_from_chunk is {chunk} but the earlier run finished {done} chunks: choose 0 to {done}, or -1 to continue.")
+    earlier_start = previous["start_frames"] - NEW_FRAMES_PER_CHUNK * previous.get("chunk_offset", 0)
+    keep = earlier_start + NEW_FRAMES_PER_CHUNK * chunk
+    frames = read_video(os.path.join(os.path.dirname(path), previous["video"]), keep)
+    if frames.shape[0] < keep:
+        raise ValueError(f"{previous['video']} has {frames.shape[0]} frames, fewer than the {keep} its manifest promises.")
+    return frames, chunk, previous
+
+
 class Manifest:
     """`<video>.json`: seeds, prompts, settings and progress, rewritten after every chunk."""
 
@@ -245,7 +270,8 @@ class Manifest:
             "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
             "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": FPS,
             "streamingt2v_weights": request.streamingt2v.weights_name,
-            "prompt_schedule": request.schedule.entries if request.schedule else None, "chunk_log": [],
+            "prompt_schedule": request.schedule.entries if request.schedule else None,
+            "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset, "chunk_log": [],
         }
 
     def chunk_done(self, chunk: int, seed: int, prompt: str | None) -> None:

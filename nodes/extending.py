@@ -10,7 +10,7 @@ from ..st2v_modules.chunks import chunk_seed
 from ..st2v_modules.prompt_schedule import parse_prompt_schedule
 from ..st2v_modules.video_writer import FORMATS
 from .conditioning import StreamingT2VType
-from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, seeded_noise
+from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, resume_start, seeded_noise
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
 OUTPUT_FRAMES = ("all", "last chunk")
@@ -45,6 +45,12 @@ def output_inputs() -> list:
         io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default="all",
                        tooltip="all: every frame as an IMAGE batch (RAM grows with length); last chunk: only the newest frames, "
                                "flat memory for very long videos (the file has them all)."),
+        io.String.Input("resume_manifest", default="", optional=True,
+                        tooltip="Resume: the .json written next to an earlier video (path under the output folder). Its frames "
+                                "replace start_frames and its chunks are not recomputed."),
+        io.Int.Input("redo_from_chunk", default=-1, min=-1, max=100000, optional=True,
+                     tooltip="With resume_manifest: -1 continues after the last finished chunk; k keeps chunks before k and "
+                             "redoes the rest (e.g. with another seed or prompt)."),
     ]
 
 
@@ -63,8 +69,13 @@ OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The video's frames (s
            io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
 
 
-def run(sampling: Sampling, seed: int, start_frames, prompt_schedule: str = "", clip=None, **kwargs) -> io.NodeOutput:
-    request = Request(sampling=sampling, seed=seed, start=start_frames, clip=clip,
+def run(sampling: Sampling, seed: int, start_frames, prompt_schedule: str = "", clip=None, resume_manifest: str = "",
+        redo_from_chunk: int = -1, **kwargs) -> io.NodeOutput:
+    offset, resumed = 0, None
+    if resume_manifest:
+        start_frames, offset, _ = resume_start(resume_manifest, redo_from_chunk)
+        resumed = resume_manifest
+    request = Request(sampling=sampling, seed=seed, start=start_frames, clip=clip, chunk_offset=offset, resumed_from=resumed,
                       schedule=parse_prompt_schedule(prompt_schedule or ""), **kwargs)
     frames, path = extend(request)
     return io.NodeOutput(frames, path)

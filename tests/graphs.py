@@ -70,7 +70,8 @@ def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0
 
 def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancestral", scheduler: str = "streamingt2v_ddim",
                            steps: int = 2, seed: int = 5, prefix: str = "stv_extend", video_format: str = "mp4 (h264)",
-                           prompt_schedule: str = "", output_frames: str = "all") -> dict:
+                           prompt_schedule: str = "", output_frames: str = "all", resume_manifest: str = "",
+                           redo_from_chunk: int = -1) -> dict:
     """ModelScope first chunk (16 frames) -> StreamingT2V Extend -> video file, as the shipped workflow wires it."""
     graph = text_to_video(frames=16, width=64, height=48, steps=steps)
     del graph["9"], graph["10"]
@@ -81,6 +82,6 @@ def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancest
         "vae": ["3", 0], "start_frames": ["8", 0], "frames_to_add": frames_to_add, "seed": seed, "steps": steps, "cfg": 7.5,
         "sampler_name": sampler, "scheduler": scheduler, "noise_mode": "fresh per chunk (official)",
         "prompt_schedule": prompt_schedule, "clip": ["2", 0], "filename_prefix": prefix, "video_format": video_format,
-        "output_frames": output_frames}}
+        "output_frames": output_frames, "resume_manifest": resume_manifest, "redo_from_chunk": redo_from_chunk}}
     graph["21"] = {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}}
     return graph

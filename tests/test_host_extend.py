@@ -6,7 +6,7 @@ import re
 import pytest
 
 from graphs import first_chunk_and_extend, video_frames
-from host import HostValidationError
+from host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
 
@@ -110,3 +110,32 @@ def test_same_inputs_and_seed_give_bit_identical_frames(host):
     assert a.shape == (32, 48, 64, 3) and (a == b).all()
     run_extend(host, frames_to_add=16, video_format="png sequence (lossless)", prefix="stv_same_c", seed=12)
     assert (png_frames(host, "stv_same_c")[16:] != a[16:]).any()  # the seed matters for the new frames
+
+
+def manifest_of(host, prefix: str) -> tuple[str, dict]:
+    path = newest(host, prefix, ".json")
+    return os.path.basename(path), json.load(open(path))
+
+
+def test_resume_continues_without_recomputing_and_redo_changes_only_later_chunks(host):
+    png = "png sequence (lossless)"
+    run_extend(host, frames_to_add=8, video_format=png, prefix="stv_res_a", seed=21)
+    a_name, _ = manifest_of(host, "stv_res_a")
+    run_extend(host, frames_to_add=16, video_format=png, prefix="stv_res_b", seed=21, resume_manifest=a_name)
+    b_name, b = manifest_of(host, "stv_res_b")
+    a_frames, b_frames = png_frames(host, "stv_res_a"), png_frames(host, "stv_res_b")
+    assert b_frames.shape[0] == 40 and (b_frames[:24] == a_frames).all()
+    assert b["chunk_offset"] == 1 and [c["chunk"] for c in b["chunk_log"]] == [1, 2] and b["resumed_from"] == a_name
+    engine = host.pack_module("nodes.extend_engine")
+    assert [c["seed"] for c in b["chunk_log"]] == [engine.chunk_seed(21, 1), engine.chunk_seed(21, 2)]
+
+    run_extend(host, frames_to_add=8, video_format=png, prefix="stv_res_c", seed=99, resume_manifest=b_name, redo_from_chunk=1)
+    c_frames = png_frames(host, "stv_res_c")
+    assert c_frames.shape[0] == 32 and (c_frames[:24] == b_frames[:24]).all() and (c_frames[24:] != b_frames[24:32]).any()
+
+
+def test_resume_from_a_chunk_the_run_never_made_is_refused(host):
+    run_extend(host, frames_to_add=8, video_format="png sequence (lossless)", prefix="stv_res_bad", seed=3)
+    name, _ = manifest_of(host, "stv_res_bad")
+    with pytest.raises(HostExecutionError, match="redo_from_chunk is 5 but the earlier run finished 1 chunks"):
+        run_extend(host, frames_to_add=8, prefix="stv_res_bad2", resume_manifest=name, redo_from_chunk=5)
