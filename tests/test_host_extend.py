@@ -139,3 +139,21 @@ def test_resume_from_a_chunk_the_run_never_made_is_refused(host):
     name, _ = manifest_of(host, "stv_res_bad")
     with pytest.raises(HostExecutionError, match="redo_from_chunk is 5 but the earlier run finished 1 chunks"):
         run_extend(host, frames_to_add=8, prefix="stv_res_bad2", resume_manifest=name, redo_from_chunk=5)
+
+
+def test_a_video_that_cannot_fit_on_disk_is_refused_with_figures(host, monkeypatch):
+    import collections
+
+    import torch
+    from fake_models import STREAMINGT2V_CKPT
+    engine = host.pack_module("nodes.extend_engine")
+    model, _, _, _, stv = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadStreamingT2V"].execute(
+        ckpt_name=STREAMINGT2V_CKPT, weight_dtype="default").result
+    sampling = engine.Sampling(None, torch.linspace(10, 0, 51), 7.5, None)
+    request = engine.Request(model=model, streamingt2v=stv, positive=[], negative=[], clip_vision=object(), vae=None,
+                             start=torch.zeros(16, 256, 256, 3), frames_to_add=1184, sampling=sampling, filename_prefix="x")
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(engine.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    plan = engine.plan_chunks(16, 1184)
+    with pytest.raises(ValueError, match=r"The video needs about 0.02 GB but .* has 0.00 GB free"):
+        engine.preflight(request, plan, 256, 256, os.path.join(host.folder_paths.get_output_directory(), "x"))
