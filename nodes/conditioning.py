@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ..st2v_modules.apm import TEXT_TOKENS
 from ..st2v_modules.conditioner import CAM_FRAMES
+from ..st2v_modules.frames import check_video_frames
 from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V
 
 StreamingT2VType = io.Custom("STREAMINGT2V")
@@ -86,13 +87,7 @@ def attach_cam(model, streamingt2v: StreamingT2V):
 
 
 def check_condition_frames(frames: torch.Tensor) -> torch.Tensor:
-    if frames.shape[0] < CAM_FRAMES:
-        raise ValueError(f"condition_frames has {frames.shape[0]} frames; the CAM needs the last {CAM_FRAMES} frames of the "
-                         f"previous chunk: pass a chunk of at least {CAM_FRAMES} frames.")
-    height, width = frames.shape[1:3]
-    if height % 8 or width % 8:
-        raise ValueError(f"condition_frames are {width}x{height}; both sides must be multiples of 8 and equal the chunk's size.")
-    return frames[-CAM_FRAMES:]
+    return check_video_frames(frames, "condition_frames", CAM_FRAMES)[-CAM_FRAMES:]
 
 
 def with_chunk_conditions(conditioning: list, image_tokens: torch.Tensor, cam_features: torch.Tensor) -> list:

@@ -20,7 +20,7 @@ import folder_paths
 import latent_preview
 
 from ..st2v_modules.chunks import CHUNK_FRAMES, CONDITION_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
-from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
+from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frames
 from ..st2v_modules.prompt_schedule import PromptSchedule
 from ..st2v_modules.schedule import official_ddim_timesteps
 from ..st2v_modules.video_writer import MP4, VideoWriter, read_video
@@ -78,7 +78,7 @@ class Request:
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
     """Run every chunk; returns the frames asked for and the path of the finished video."""
-    start = check_start(request.start)
+    start = check_video_frames(request.start, "start_frames", CONDITION_FRAMES)
     plan = plan_chunks(start.shape[0], request.frames_to_add)
     if plan.trimmed_frames:
         logging.info("StreamingT2V: %d frames is not a whole number of %d-frame steps; generating %d and keeping %d.",
@@ -149,17 +149,6 @@ def sample_chunk(model, positive: list, negative: list, sampling: Sampling, late
     if sampling.official_ddim:  # the official output is the VP latent at t = 0
         samples = samples / (1 + sampling.sigmas[-1] ** 2).sqrt()
     return samples
-
-
-def check_start(start: torch.Tensor) -> torch.Tensor:
-    if start.shape[0] < CONDITION_FRAMES:
-        raise ValueError(f"start_frames has {start.shape[0]} frames; the CAM conditions on the last {CONDITION_FRAMES}: "
-                         f"start from at least {CONDITION_FRAMES} frames (a ModelScope chunk has 16).")
-    height, width = start.shape[1:3]
-    if height % VAE_FACTOR or width % VAE_FACTOR:
-        raise ValueError(f"start_frames are {width}x{height}; both sides must be multiples of {VAE_FACTOR} "
-                         f"(StreamingT2V: 256x256): resize them first, e.g. with Upscale Image.")
-    return start[..., :3]
 
 
 def output_base(prefix: str, width: int, height: int) -> str:

@@ -65,6 +65,18 @@ def validate(frames_to_add: int = 1, prompt_schedule: str = "", **_) -> bool | s
     return True
 
 
+def cfg_input() -> io.Float.Input:
+    return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
+
+
+class ExtendNode(io.ComfyNode):
+    """What both forms share: inputs are checked before anything runs or is written."""
+
+    @classmethod
+    def validate_inputs(cls, **kwargs) -> bool | str:
+        return validate(**kwargs)
+
+
 OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The video's frames (see output_frames)."),
            io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
 
@@ -81,7 +93,7 @@ def run(sampling: Sampling, seed: int, start_frames, prompt_schedule: str = "", 
     return io.NodeOutput(frames, path)
 
 
-class StreamingT2VExtend(io.ComfyNode):
+class StreamingT2VExtend(ExtendNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -95,7 +107,7 @@ class StreamingT2VExtend(io.ComfyNode):
                 io.Int.Input("seed", default=33, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Run seed; chunk k samples with a seed derived from it and k (recorded in the manifest)."),
                 io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps per chunk (official: 50)."),
-                io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5)."),
+                cfg_input(),
                 io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler_ancestral",
                                tooltip="euler_ancestral with the streamingt2v_ddim scheduler is the official DDIM with eta 1."),
                 io.Combo.Input("scheduler", options=[OFFICIAL_SCHEDULER] + list(comfy.samplers.KSampler.SCHEDULERS),
@@ -105,10 +117,6 @@ class StreamingT2VExtend(io.ComfyNode):
             ] + output_inputs(),
             outputs=OUTPUTS,
         )
-
-    @classmethod
-    def validate_inputs(cls, **kwargs) -> bool | str:
-        return validate(**kwargs)
 
     @classmethod
     def execute(cls, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, noise_mode: str,
@@ -122,7 +130,7 @@ class StreamingT2VExtend(io.ComfyNode):
         return run(sampling, seed, model=model, **kwargs)
 
 
-class StreamingT2VExtendAdvanced(io.ComfyNode):
+class StreamingT2VExtendAdvanced(ExtendNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -133,7 +141,7 @@ class StreamingT2VExtendAdvanced(io.ComfyNode):
                         "SIGMAS are used for every chunk.",
             inputs=common_inputs() + [
                 io.Noise.Input("noise", tooltip="Random Noise: its seed is the run seed; each chunk derives its own unless shared."),
-                io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5)."),
+                cfg_input(),
                 io.Sampler.Input("sampler", tooltip="Any SAMPLER, e.g. from KSamplerSelect."),
                 io.Sigmas.Input("sigmas", tooltip="Any SIGMAS, e.g. from BasicScheduler; the same for every chunk."),
                 io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MODES[0],
@@ -141,10 +149,6 @@ class StreamingT2VExtendAdvanced(io.ComfyNode):
             ] + output_inputs(),
             outputs=OUTPUTS,
         )
-
-    @classmethod
-    def validate_inputs(cls, **kwargs) -> bool | str:
-        return validate(**kwargs)
 
     @classmethod
     def execute(cls, model, noise, cfg: float, sampler, sigmas, noise_mode: str, **kwargs) -> io.NodeOutput:

@@ -15,3 +15,15 @@ def empty_video_latent_shape(frames: int, width: int, height: int) -> tuple[int,
             raise ValueError(f"{name} is {value}; it must be a multiple of {VAE_FACTOR} (the VAE works on "
                              f"{VAE_FACTOR}x{VAE_FACTOR} pixel blocks): use {fit}.")
     return frames, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR
+
+
+def check_video_frames(frames, name: str, minimum: int):
+    """An IMAGE batch the CAM can condition on: enough frames, sides on the VAE grid. Returns its RGB channels."""
+    if frames.shape[0] < minimum:
+        raise ValueError(f"{name} has {frames.shape[0]} frames; the CAM needs the last {minimum}: pass at least {minimum} "
+                         "frames (a ModelScope chunk has 16).")
+    height, width = frames.shape[1:3]
+    if height % VAE_FACTOR or width % VAE_FACTOR:
+        raise ValueError(f"{name} are {width}x{height}; both sides must be multiples of {VAE_FACTOR} (StreamingT2V: "
+                         "256x256): resize them first, e.g. with Upscale Image.")
+    return frames[..., :3]

@@ -23,6 +23,11 @@ def newest(host, prefix: str, suffix: str) -> str:
     return os.path.join(folder, max(names, key=lambda f: os.path.getmtime(os.path.join(folder, f))))
 
 
+def outputs_named(host, prefix: str) -> list[str]:
+    folder = host.folder_paths.get_output_directory()
+    return [f for f in os.listdir(folder) if f.startswith(prefix)] if os.path.isdir(folder) else []
+
+
 def test_first_chunk_extended_to_48_frames(host):
     run_extend(host, frames_to_add=32, prefix="stv_extend48")
     video = newest(host, "stv_extend48", ".mp4")
@@ -60,7 +65,7 @@ def refused(host, node: str, pattern: str, **kwargs):
 def test_an_unparsable_schedule_names_the_entry_before_anything_runs(host):
     refused(host, "20", "prompt_schedule entry 2 .*'the cat runs'.* is not 'FRAME: prompt'",
             frames_to_add=8, prompt_schedule="0: a cat walks | the cat runs", prefix="stv_bad_schedule")
-    assert not [f for f in os.listdir(host.folder_paths.get_output_directory()) if f.startswith("stv_bad_schedule")]
+    assert not outputs_named(host, "stv_bad_schedule")
 
 
 def test_zero_frames_to_add_is_refused(host):
@@ -68,7 +73,7 @@ def test_zero_frames_to_add_is_refused(host):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"start_frames": 5}, "start_frames has 5 frames; the CAM conditions on the last 8"),
+    ({"start_frames": 5}, "start_frames has 5 frames; the CAM needs the last 8"),
     ({"width": 60}, "start_frames are 60x48; both sides must be multiples of 8"),
     ({"clip_vision": None}, "clip_vision is empty"),
 ])
@@ -85,7 +90,7 @@ def test_bad_starts_are_refused_without_a_file_claiming_completeness(host, chang
                   video_format="mp4 (h264)", output_frames="all")
     with pytest.raises(ValueError, match=message):
         node.execute(**kwargs)
-    assert not [f for f in os.listdir(host.folder_paths.get_output_directory()) if f.startswith("stv_bad_start")]
+    assert not outputs_named(host, "stv_bad_start")
 
 
 def test_prompt_travel_records_each_chunks_prompt(host):
