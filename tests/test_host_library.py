@@ -9,7 +9,8 @@ from graphs import sample_only, text_to_video, video_frames
 from host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
-OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_EmptyVideoLatent"}
+OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_Extend",
+             "STV_ExtendAdvanced", "STV_EmptyVideoLatent"}
 
 
 def saved_video(host, outputs: dict) -> str:
