@@ -124,3 +124,13 @@ def test_loaded_weights_are_the_file_tensors_not_a_second_copy(host, models_dir)
     pointers = {k: v.data_ptr() for k, v in sd.items()}
     patcher = host.pack_module("nodes.model").build_model_patcher(sd, config)
     assert {k: v.data_ptr() for k, v in patcher.model.diffusion_model.state_dict().items()} == pointers
+
+
+def test_core_latent_upscale_works_on_frames_in_the_batch(host):
+    graph = sample_only(steps=2)
+    graph["12"] = {"class_type": "LatentUpscale", "inputs": {"samples": ["6", 0], "upscale_method": "nearest-exact",
+                                                             "width": 96, "height": 64, "crop": "disabled"}}
+    graph["7"]["inputs"]["latent_image"] = ["12", 0]
+    graph["11"]["inputs"]["filename_prefix"] = "latents/upscaled"
+    host.run(graph)
+    assert latest_latent(host, "upscaled").shape == (16, 4, 8, 12)
