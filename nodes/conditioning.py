@@ -55,8 +55,7 @@ class StreamingT2VConditioning(io.ComfyNode):
 
 def anchor_tokens(streamingt2v: StreamingT2V, clip_vision, anchor_image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """APM tokens of the anchor frame and of the official unconditional (mid-grey) image, `[1, 16, 1024]` each."""
-    if clip_vision is None:
-        raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
+    require_clip_vision(clip_vision)
     grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
     # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
     # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
@@ -64,6 +63,11 @@ def anchor_tokens(streamingt2v: StreamingT2V, clip_vision, anchor_image: torch.T
     conditioner, device = _loaded(streamingt2v)
     tokens = conditioner.image_tokens(embeds.to(device, conditioner.dtype), batch_size=2).to(mm.intermediate_device())
     return tokens[:1], tokens[1:]
+
+
+def require_clip_vision(clip_vision) -> None:
+    if clip_vision is None:
+        raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
 
 
 def frame_features(streamingt2v: StreamingT2V, frames: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frame
 from ..st2v_modules.prompt_schedule import PromptSchedule
 from ..st2v_modules.schedule import official_ddim_timesteps
 from ..st2v_modules.video_writer import MP4, VideoWriter, read_video
-from .conditioning import anchor_tokens, attach_cam, frame_features, with_chunk_conditions
+from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
 from .streamingt2v_model import StreamingT2V
 
 OFFICIAL_SCHEDULER = "streamingt2v_ddim"
@@ -83,8 +83,7 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     if plan.trimmed_frames:
         logging.info("StreamingT2V: %d frames is not a whole number of %d-frame steps; generating %d and keeping %d.",
                      request.frames_to_add, NEW_FRAMES_PER_CHUNK, plan.generated_frames, request.frames_to_add)
-    if request.clip_vision is None:
-        raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
+    require_clip_vision(request.clip_vision)
     if request.schedule is not None and request.clip is None:
         raise ValueError("prompt_schedule needs the clip input to encode its prompts: connect the CLIP of Load StreamingT2V.")
     height, width = start.shape[1:3]

@@ -53,7 +53,6 @@ def latest_latent(host, name: str) -> torch.Tensor:
 
 @pytest.mark.parametrize("unet_name", [SINGLE_FILE_FP16, MODELSCOPE_PTH])
 def test_every_file_format_loads_through_the_node(host, unet_name):
-    from comfy_api.latest import io  # noqa: F401  (the host is booted: its modules import)
     node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
     patcher = node.execute(unet_name=unet_name, weight_dtype="default").result[0]
     assert patcher.model.diffusion_model.dtype == torch.float32  # CPU computes in fp32 whatever the file holds

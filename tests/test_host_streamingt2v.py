@@ -12,7 +12,6 @@ pytestmark = pytest.mark.host
 
 
 def sampled(host, **kwargs) -> torch.Tensor:
-    prefix = kwargs.setdefault("prefix", "stv_chunk")
     outputs = host.run(streamingt2v_chunk(**kwargs))
     (entry,) = outputs["11"]["latents"]
     return load_file(os.path.join(host.folder_paths.get_output_directory(), entry["subfolder"], entry["filename"]))["latent_tensor"]

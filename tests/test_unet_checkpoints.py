@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from st2v_modules.config import MODELSCOPE_T2V, UNet3DConfig
 from st2v_modules.errors import CheckpointError
 from st2v_modules.unet_checkpoint import check_keys, expected_shapes, infer_config, load_unet3d_state_dict, modelscope_to_diffusers
-from tiny_models import (TINY_CONFIG, TINY_UNETSD_KWARGS, modelscope_unetsd_class, tiny_unet, write_diffusers_unet,
+from tiny_models import (TINY_CONFIG, modelscope_unetsd_class, tiny_unet, write_diffusers_unet,
                          write_modelscope_unet, write_single_file)
 
 FULL_SIZE_KEYS = 1480
