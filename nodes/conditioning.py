@@ -10,11 +10,10 @@ import node_helpers
 from comfy_api.latest import io
 
 from ..st2v_modules.apm import TEXT_TOKENS
-from ..st2v_modules.conditioner import CAM_FRAMES
+from ..st2v_modules.chunks import CONDITION_FRAMES
 from ..st2v_modules.frames import check_video_frames
-from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V
+from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VType
 
-StreamingT2VType = io.Custom("STREAMINGT2V")
 UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]
 
 
@@ -34,7 +33,7 @@ class StreamingT2VConditioning(io.ComfyNode):
                 io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
                 io.ClipVision.Input("clip_vision", tooltip="OpenCLIP ViT-H/14 image encoder (the CLIP_VISION output of Load StreamingT2V)."),
                 io.Image.Input("anchor_image", tooltip="The appearance anchor; official: the first frame of the first chunk."),
-                io.Image.Input("condition_frames", tooltip=f"The previous chunk's frames; its last {CAM_FRAMES} condition the new chunk."),
+                io.Image.Input("condition_frames", tooltip=f"The previous chunk's frames; its last {CONDITION_FRAMES} condition the new chunk."),
             ],
             outputs=[
                 io.Model.Output(tooltip="The MODEL with the CAM attached for this chunk."),
@@ -91,7 +90,7 @@ def attach_cam(model, streamingt2v: StreamingT2V):
 
 
 def check_condition_frames(frames: torch.Tensor) -> torch.Tensor:
-    return check_video_frames(frames, "condition_frames", CAM_FRAMES)[-CAM_FRAMES:]
+    return check_video_frames(frames, "condition_frames", CONDITION_FRAMES)[-CONDITION_FRAMES:]
 
 
 def with_chunk_conditions(conditioning: list, image_tokens: torch.Tensor, cam_features: torch.Tensor) -> list:

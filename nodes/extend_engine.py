@@ -123,16 +123,16 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         features = frame_features(request.streamingt2v, tail)
         positive = with_chunk_conditions(prompts.positive(plan.first_new_frame(chunk)), cond_tokens, features)
         negative = with_chunk_conditions(request.negative, uncond_tokens, features)
-        seed = chunk_seed(request.seed, request.chunk_offset + chunk)
-        samples = sample_chunk(model, positive, negative, sampling, latent, request.chunk_offset + chunk, seed,
-                               progress.callback(chunk))
+        index = request.chunk_offset + chunk  # the chunk's place in the whole video, resumed runs included
+        seed = chunk_seed(request.seed, index)
+        samples = sample_chunk(model, positive, negative, sampling, latent, index, seed, progress.callback(chunk))
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         writer.write(new)
         output.add(new)
         tail = frames[-CONDITION_FRAMES:]
-        manifest.chunk_done(request.chunk_offset + chunk, seed, prompts.last)
+        manifest.chunk_done(index, seed, prompts.last)
 
 
 def sample_chunk(model, positive: list, negative: list, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
@@ -173,12 +173,11 @@ def preflight(request: Request, plan: ChunkPlan, width: int, height: int, base: 
 
 
 class FrameStore:
-    """The IMAGE output: all frames (held once, preallocated), the last chunk's new frames, or nothing."""
+    """The IMAGE output: all frames (held once, preallocated) or the last chunk's new frames."""
 
     def __init__(self, mode: str, total: int, start: torch.Tensor):
-        self.mode, self.count = mode, 0
+        self.count = 0
         self.frames = torch.empty((total,) + tuple(start.shape[1:]), dtype=start.dtype) if mode == "all" else None
-        self.last = start[-CONDITION_FRAMES:]
         self.add(start)
 
     def add(self, frames: torch.Tensor) -> None:

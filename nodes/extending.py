@@ -9,8 +9,8 @@ from comfy_api.latest import io
 from ..st2v_modules.chunks import chunk_seed
 from ..st2v_modules.prompt_schedule import parse_prompt_schedule
 from ..st2v_modules.video_writer import FORMATS
-from .conditioning import StreamingT2VType
 from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, resume_start, seeded_noise
+from .streamingt2v_model import StreamingT2VType
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
 OUTPUT_FRAMES = ("all", "last chunk")

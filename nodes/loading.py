@@ -4,10 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from . import paths
-from .conditioning import StreamingT2VType
 from .model import WEIGHT_DTYPES, load_modelscope_t2v
-from .streamingt2v_model import load_streamingt2v
-
+from .streamingt2v_model import StreamingT2VType, load_streamingt2v
 
 WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
 

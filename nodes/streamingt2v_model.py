@@ -11,9 +11,11 @@ import comfy.conds
 import comfy.ops
 import comfy.model_patcher
 import comfy.sd
+from comfy_api.latest import io
 
 from ..st2v_modules.cam import run_cam
 from ..st2v_modules.conditioner import StreamingT2VConditioner
+from ..st2v_modules.frames import VAE_FACTOR
 from ..st2v_modules.streaming_unet import StreamingUNet3D
 from ..st2v_modules.streamingt2v_checkpoint import StreamingT2VWeights, read_streamingt2v
 from .model import ModelScopeT2V, assign_weights, build_model_patcher
@@ -39,8 +41,9 @@ class HostStreamingUNet(StreamingUNet3D):
         cam_out = None
         if stv_cam_features is not None:
             if stv_cam_features.shape[-2:] != x.shape[-2:]:
-                raise ValueError(f"The conditioning frames are {stv_cam_features.shape[-1] * 8}x{stv_cam_features.shape[-2] * 8} "
-                                 f"pixels but the latent is {x.shape[-1] * 8}x{x.shape[-2] * 8}: give frames of the chunk's size.")
+                (frames_h, frames_w), (latent_h, latent_w) = stv_cam_features.shape[-2:], x.shape[-2:]
+                raise ValueError(f"The conditioning frames are {frames_w * VAE_FACTOR}x{frames_h * VAE_FACTOR} pixels but the "
+                                 f"latent is {latent_w * VAE_FACTOR}x{latent_h * VAE_FACTOR}: give frames of the chunk's size.")
             handle = (transformer_options or {}).get(CAM_OPTION)
             if handle is None:
                 raise ValueError("This MODEL has CAM conditioning but no CAM: use the MODEL output of StreamingT2V Conditioning.")
@@ -67,13 +70,16 @@ class StreamingT2VModel(ModelScopeT2V):
 
 @dataclass
 class StreamingT2V:
-    """The STREAMINGT2V output: CAM + APM resampler in their own patcher, and the checkpoint's config."""
+    """The STREAMINGT2V output: CAM + APM resampler in their own patcher, and the checkpoint's file name."""
     patcher: comfy.model_patcher.ModelPatcher
     weights_name: str
 
     @property
     def conditioner(self) -> StreamingT2VConditioner:
         return self.patcher.model
+
+
+StreamingT2VType = io.Custom("STREAMINGT2V")
 
 
 def build_streamingt2v(weights: StreamingT2VWeights, name: str, weight_dtype: str = "default"):

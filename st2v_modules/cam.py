@@ -51,7 +51,7 @@ class FrameEncoder(nn.Module):
 class CAM(UNet3D):
     def __init__(self, config: UNet3DConfig, frame_encoder_channels: tuple[int, ...] = OFFICIAL_FRAME_ENCODER_CHANNELS,
                  operations: Ops = nn, dtype: torch.dtype | None = None, device=None):
-        super().__init__(config, operations, dtype, device, with_decoder=False)
+        super().__init__(config, operations, dtype, device, with_decoder=False, single_frame_attention=False)
         self.controlnet_cond_embedding = FrameEncoder(config.block_out_channels[0], frame_encoder_channels, operations,
                                                       {"dtype": dtype, "device": device})
 
@@ -63,10 +63,7 @@ class CAM(UNet3D):
                 cam_frames: int) -> CAMOutput:
         """`x`: the first `cam_frames` noisy latent frames of each video; `context`: text tokens (image tokens are cut)."""
         temb, context = self.embed(x, timesteps, context[:, :TEXT_TOKENS], cam_frames)
-        h = self.conv_in(x)
-        if cam_frames > 1:  # the official CAM skips its frame attention for a single frame
-            h = self.transformer_in(h, cam_frames)
-        h, skips = self.encode(h + frame_features, temb, context, cam_frames)
+        h, skips = self.encode(self.stem(x, cam_frames) + frame_features, temb, context, cam_frames)
         return CAMOutput(skips, self.mid_block(h, temb, context, cam_frames), cam_frames)
 
 

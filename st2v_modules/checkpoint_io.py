@@ -12,7 +12,6 @@ from safetensors.torch import load_file
 
 from .errors import CheckpointError
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 WRAPPER_KEYS = ("state_dict", "module")
 
 

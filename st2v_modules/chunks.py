@@ -37,9 +37,7 @@ class ChunkPlan:
 
 
 def plan_chunks(start_frames: int, frames_to_add: int) -> ChunkPlan:
-    if start_frames < CONDITION_FRAMES:
-        raise ValueError(f"The start has {start_frames} frames; the CAM conditions on the last {CONDITION_FRAMES}: "
-                         f"start from a video of at least {CONDITION_FRAMES} frames (a ModelScope chunk has 16).")
+    """Chunks for `frames_to_add` new frames; the start frames themselves are checked by `frames.check_video_frames`."""
     if frames_to_add <= 0:
         raise ValueError(f"frames_to_add is {frames_to_add}; add at least 1 frame ({NEW_FRAMES_PER_CHUNK} per chunk).")
     return ChunkPlan(start_frames, frames_to_add, math.ceil(frames_to_add / NEW_FRAMES_PER_CHUNK))

@@ -9,8 +9,6 @@ from .cam import CAM
 from .config import UNet3DConfig
 from .layers import Ops
 
-CAM_FRAMES = 8  # the official CAM reads the last 8 frames of the previous chunk
-
 
 class StreamingT2VConditioner(nn.Module):
     def __init__(self, config: UNet3DConfig, frame_encoder_channels: tuple[int, ...], resampler_inner_dim: int,

@@ -20,10 +20,6 @@ class PromptSchedule:
             current = prompt
         return current
 
-    @property
-    def prompts(self) -> list[str]:
-        return [p for _, p in self.entries]
-
 
 def parse_prompt_schedule(text: str) -> PromptSchedule | None:
     """Entries split by `|` or new lines; None for an empty text (no travel: the positive prompt throughout)."""

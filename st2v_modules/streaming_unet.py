@@ -18,16 +18,13 @@ class StreamingUNet3D(UNet3D):
     def __init__(self, config: UNet3DConfig, operations: Ops = nn, dtype: torch.dtype | None = None, device=None):
         if config.layers_per_block != 2:  # the official mergers come three per level, one per skip
             raise ValueError("StreamingT2V's CAM mergers need 2 layers per block (3 skips per level)")
-        super().__init__(config, operations, dtype, device, cross_attention_cls=ImageTokenCrossAttention)
+        super().__init__(config, operations, dtype, device, cross_attention_cls=ImageTokenCrossAttention,
+                         single_frame_attention=False)
         factory = {"dtype": dtype, "device": device}
         chs = config.block_out_channels
         merger_channels = [c for i, ch in enumerate(chs) for c in (chs[max(i - 1, 0)], ch, ch)]
         self.cross_attention_merger_down_blocks = nn.ModuleList([SkipMerger(c, operations, factory) for c in merger_channels])
         self.cross_attention_merger_mid_block = SkipMerger(chs[-1], operations, factory)
-
-    def stem(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        h = self.conv_in(x)
-        return self.transformer_in(h, num_frames) if num_frames > 1 else h  # as the official UNet
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, num_frames: int,
                 cam: CAMOutput | None = None) -> torch.Tensor:

@@ -19,16 +19,19 @@ from .layers import Attention, Ops, TemporalTransformer, TimestepMLP, timestep_e
 
 class UNet3D(nn.Module):
     def __init__(self, config: UNet3DConfig, operations: Ops = nn, dtype: torch.dtype | None = None, device: Any = None,
-                 with_decoder: bool = True, cross_attention_cls: type[Attention] = Attention):
+                 with_decoder: bool = True, cross_attention_cls: type[Attention] = Attention, single_frame_attention: bool = True):
+        """`single_frame_attention=False` skips `transformer_in` for one-frame inputs, as the official StreamingT2V
+        UNet and CAM do (diffusers runs it always)."""
         super().__init__()
         self.config = config
+        self.single_frame_attention = single_frame_attention
         self.dtype = dtype or torch.float32
         factory = {"device": device, "dtype": dtype}
         ops = operations
         c = config
         chs = c.block_out_channels
         level_kw = dict(temb_ch=c.time_embed_dim, head_dim=c.attention_head_dim, groups=c.norm_num_groups, eps=c.norm_eps,
-                        context_dim=c.cross_attention_dim, ops=operations, factory=factory, cross_attention_cls=cross_attention_cls)
+                        context_dim=c.cross_attention_dim, ops=ops, factory=factory, cross_attention_cls=cross_attention_cls)
 
         self.conv_in = ops.Conv2d(c.in_channels, chs[0], 3, padding=1, **factory)
         self.time_embedding = TimestepMLP(chs[0], c.time_embed_dim, ops, factory)
@@ -70,7 +73,8 @@ class UNet3D(nn.Module):
 
     def stem(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Input conv and the first attention across frames."""
-        return self.transformer_in(self.conv_in(x), num_frames)
+        h = self.conv_in(x)
+        return self.transformer_in(h, num_frames) if num_frames > 1 or self.single_frame_attention else h
 
     def encode(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The down levels after the stem; returns the hidden state and every skip tensor (the stem output first)."""

@@ -91,13 +91,23 @@ def modelscope_to_diffusers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     """Rename `UNetSD` keys to diffusers names; temporal transformers' 1x1 Conv1d projections become Linear."""
     downsample_ids = sorted(int(m.group(1)) for k in sd if (m := re.match(r"input_blocks\.(\d+)\.op\.weight$", k)))
     layers = downsample_ids[0] - 1 if downsample_ids else _count(sd, r"input_blocks\.(\d+)\.0\.in_layers")
+    upsamplers = _upsampler_prefixes(sd)
     out = {}
     for key, tensor in sd.items():
-        new = _rename_modelscope_key(key, layers, sd)
+        new = _rename_modelscope_key(key, layers, upsamplers)
         if re.search(r"(transformer_in|temp_attentions\.\d+)\.proj_(in|out)\.weight$", new) and tensor.ndim == 3:
             tensor = tensor.squeeze(-1)
         out[new] = tensor
     return out
+
+
+def _upsampler_prefixes(sd: dict) -> set[str]:
+    """`output_blocks.i.j.` parts (j > 0) that hold nothing but a conv: the upsamplers, found once per file."""
+    suffixes: dict[str, set[str]] = {}
+    for key in sd:
+        if m := re.match(r"(output_blocks\.\d+\.([1-9]\d*)\.)(.+)", key):
+            suffixes.setdefault(m.group(1), set()).add(m.group(3))
+    return {prefix for prefix, names in suffixes.items() if names <= {"conv.weight", "conv.bias"}}
 
 
 def _count(sd: dict, pattern: str) -> int:
@@ -123,7 +133,7 @@ def _rename_resnet(target: str, index: int, rest: str) -> str:
     return f"{target}.resnets.{index}.{RESNET_RENAMES.get(head, head)}.{tail}"
 
 
-def _rename_modelscope_key(key: str, layers: int, sd: dict) -> str:
+def _rename_modelscope_key(key: str, layers: int, upsamplers: set[str]) -> str:
     for old, new in FIXED_RENAMES.items():
         if key.startswith(old + "."):
             return new + key[len(old):]
@@ -140,9 +150,7 @@ def _rename_modelscope_key(key: str, layers: int, sd: dict) -> str:
         return f"mid_block.{part}.{index}.{m.group(2)}"
     if m := re.match(r"output_blocks\.(\d+)\.(\d+)\.(.+)", key):
         level, index = divmod(int(m.group(1)), layers + 1)
-        prefix = f"output_blocks.{m.group(1)}.{m.group(2)}."
-        is_upsampler = all(k[len(prefix):] in ("conv.weight", "conv.bias") for k in sd if k.startswith(prefix))
-        if is_upsampler and m.group(2) != "0":
+        if f"output_blocks.{m.group(1)}.{m.group(2)}." in upsamplers:
             return f"up_blocks.{level}.upsamplers.0.{m.group(3)}"
         return _rename_part(f"up_blocks.{level}", index, m.group(2), m.group(3))
     raise CheckpointError(f"Unexpected key {key!r} in a ModelScope UNet file; expected {EXPECTED}.")

@@ -6,24 +6,12 @@ import pytest
 import torch
 
 from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
-from fixtures import official_weights
-from st2v_modules.apm import ImageResampler
-from st2v_modules.cam import CAM, run_cam
-from st2v_modules.streaming_unet import StreamingUNet3D
-from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+from fixtures import official_modules
+from st2v_modules.cam import run_cam
 
 pytestmark = pytest.mark.host
 STEPS, CFG, RUN_SEED = 50, 7.5, 33
 SD_LATENT_SCALE = 0.18215
-
-
-def official_modules():
-    w = streamingt2v_from_state_dict(official_weights(), "reference")
-    modules = StreamingUNet3D(w.unet_config), CAM(w.unet_config, w.frame_encoder_channels), ImageResampler(w.resampler_inner_dim)
-    for module, sd in zip(modules, (w.unet, w.cam, w.resampler)):
-        module.load_state_dict(sd)
-        module.eval()
-    return modules
 
 
 def official_chunk(noise, start, text, text_uncond, embeds, seed, steps_taken):

@@ -5,23 +5,14 @@ Weights go through the loader that reads the real checkpoint (`streamingt2v_from
 import pytest
 import torch
 
-from fixtures import load_fixture, official_weights, tolerance
-from st2v_modules.apm import ImageResampler
-from st2v_modules.cam import CAM, run_cam
-from st2v_modules.streaming_unet import StreamingUNet3D
-from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+from fixtures import load_fixture, official_modules, tolerance
+from st2v_modules.cam import run_cam
 from tiny_models import to_frames_in_batch, to_video
 
 
 @pytest.fixture(scope="module")
 def modules():
-    weights = streamingt2v_from_state_dict(official_weights(), "cam_apm_unet_tiny")
-    unet, cam, resampler = (StreamingUNet3D(weights.unet_config), CAM(weights.unet_config, weights.frame_encoder_channels),
-                            ImageResampler(weights.resampler_inner_dim))
-    for module, sd in ((unet, weights.unet), (cam, weights.cam), (resampler, weights.resampler)):
-        module.load_state_dict(sd, strict=True)
-        module.eval()
-    return unet, cam, resampler
+    return official_modules()
 
 
 def denoise(modules, latents, timestep, text, image_embeds, cond_frames):
