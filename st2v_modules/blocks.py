@@ -30,9 +30,10 @@ class Level(nn.Module):
 
 
 class DownLevel(Level):
-    def __init__(self, in_ch: int, ch: int, num_layers: int, downsample: bool, **kw):
+    def __init__(self, in_ch: int, ch: int, num_layers: int, downsample: bool, row_padded: bool = False, **kw):
         super().__init__([in_ch] + [ch] * (num_layers - 1), ch, **kw)
-        self.downsamplers = nn.ModuleList([Downsample(ch, kw["ops"], kw["factory"])]) if downsample else None
+        padding = (2, 1) if row_padded else (1, 1)
+        self.downsamplers = nn.ModuleList([Downsample(ch, kw["ops"], kw["factory"], padding)]) if downsample else None
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         skips = []
@@ -46,10 +47,10 @@ class DownLevel(Level):
 
 
 class UpLevel(Level):
-    def __init__(self, prev_ch: int, ch: int, skip_chs: list[int], upsample: bool, **kw):
+    def __init__(self, prev_ch: int, ch: int, skip_chs: list[int], upsample: bool, row_padded: bool = False, **kw):
         in_channels = [(prev_ch if i == 0 else ch) + s for i, s in enumerate(skip_chs)]
         super().__init__(in_channels, ch, **kw)
-        self.upsamplers = nn.ModuleList([Upsample(ch, kw["ops"], kw["factory"])]) if upsample else None
+        self.upsamplers = nn.ModuleList([Upsample(ch, kw["ops"], kw["factory"], crop_rows=row_padded)]) if upsample else None
 
     def forward(self, h: torch.Tensor, skips: list[torch.Tensor], temb: torch.Tensor, context: torch.Tensor, num_frames: int,
                 upsample_size: tuple[int, int] | None) -> torch.Tensor:

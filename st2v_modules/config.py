@@ -15,7 +15,9 @@ class UNet3DConfig:
     """What shapes a ModelScope-style UNet3D. Field names follow diffusers' `UNet3DConditionModel`.
 
     `attention_head_dim` is the width of one head in every spatial and temporal transformer
-    (heads = channels // attention_head_dim); `transformer_in` always has 8 heads of that width.
+    (heads = channels // attention_head_dim); `transformer_in` has `transformer_in_heads` heads of that width.
+    `row_padded_resampling` is MS-Vid2Vid-XL's: downsampling convs pad 2 rows and 1 column, upsampling drops
+    the first and last rows (spec 3.1), so only some latent sizes fit (`enhancer_canvas`).
     """
 
     in_channels: int = 4
@@ -29,6 +31,7 @@ class UNet3DConfig:
     norm_num_groups: int = 32
     norm_eps: float = 1e-5
     transformer_in_heads: int = 8
+    row_padded_resampling: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.block_out_channels)
@@ -65,3 +68,5 @@ class UNet3DConfig:
 
 # damo-vilab/text-to-video-ms-1.7b, unet/config.json
 MODELSCOPE_T2V = UNet3DConfig()
+# MS-Vid2Vid-XL (damo/Video-to-Video): the same layout, different resampling
+MS_VID2VID_XL = UNet3DConfig(row_padded_resampling=True)

@@ -192,19 +192,23 @@ class TemporalTransformer(nn.Module):
 
 
 class Downsample(nn.Module):
-    def __init__(self, ch: int, ops: Ops, factory: Factory):
+    def __init__(self, ch: int, ops: Ops, factory: Factory, padding: tuple[int, int] = (1, 1)):
         super().__init__()
-        self.conv = ops.Conv2d(ch, ch, 3, stride=2, padding=1, **factory)
+        self.conv = ops.Conv2d(ch, ch, 3, stride=2, padding=padding, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
 
 
 class Upsample(nn.Module):
-    def __init__(self, ch: int, ops: Ops, factory: Factory):
+    def __init__(self, ch: int, ops: Ops, factory: Factory, crop_rows: bool = False):
         super().__init__()
+        self.crop_rows = crop_rows
         self.conv = ops.Conv2d(ch, ch, 3, padding=1, **factory)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Nearest-neighbour resize to the matching skip's size (2x, or 2x-1 for odd latents)."""
+        """Nearest-neighbour resize to the matching skip's size (2x, or 2x-1 for odd latents); with `crop_rows`,
+        2x and the first and last rows dropped, undoing the two extra rows of a row-padded downsample."""
+        if self.crop_rows:
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest")[..., 1:-1, :])
         return self.conv(F.interpolate(x, size=size, mode="nearest"))

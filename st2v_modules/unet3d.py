@@ -43,7 +43,8 @@ class UNet3D(nn.Module):
             last = i == len(chs) - 1
             in_ch = chs[max(i - 1, 0)]
             attention_layers = c.layers_per_block if kind == CROSS_ATTN_DOWN else 0
-            self.down_blocks.append(DownLevel(in_ch, ch, c.layers_per_block, not last, attention_layers=attention_layers, **level_kw))
+            self.down_blocks.append(DownLevel(in_ch, ch, c.layers_per_block, not last, row_padded=c.row_padded_resampling,
+                                              attention_layers=attention_layers, **level_kw))
             skip_chs += [ch] * c.layers_per_block + ([] if last else [ch])
         self.mid_block = MidLevel(chs[-1], **level_kw)
 
@@ -55,7 +56,8 @@ class UNet3D(nn.Module):
                 n = c.layers_per_block + 1
                 level_skips, skip_chs = skip_chs[-n:][::-1], skip_chs[:-n]
                 attention_layers = n if kind == CROSS_ATTN_UP else 0
-                self.up_blocks.append(UpLevel(prev_ch, ch, level_skips, i < len(chs) - 1, attention_layers=attention_layers, **level_kw))
+                self.up_blocks.append(UpLevel(prev_ch, ch, level_skips, i < len(chs) - 1, row_padded=c.row_padded_resampling,
+                                              attention_layers=attention_layers, **level_kw))
                 prev_ch = ch
             self.conv_norm_out = ops.GroupNorm(c.norm_num_groups, chs[0], eps=c.norm_eps, **factory)
             self.conv_out = ops.Conv2d(chs[0], c.out_channels, 3, padding=1, **factory)

@@ -1,0 +1,101 @@
+"""MS-Vid2Vid-XL against the official code's fixtures: UNet, guidance, schedule and randomized blending."""
+import os
+
+import pytest
+import torch
+from fixtures import enhancer_config, enhancer_manifest_shapes, enhancer_weights, load_fixture
+from tiny_models import to_frames_in_batch, to_video
+
+from st2v_modules.blending import BlendPlan, blend_chunks, rescaled_guidance
+from st2v_modules.config import MS_VID2VID_XL
+from st2v_modules.enhancer_checkpoint import load_enhancer_state_dict
+from st2v_modules.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
+from st2v_modules.unet3d import UNet3D
+from st2v_modules.unet_checkpoint import expected_shapes, modelscope_to_diffusers
+
+
+def within_fixture_tolerance(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """The sidecar's float32 bar: |ours - reference| <= 2e-4 + 1e-4 |reference|; returns the max abs error."""
+    excess = (ours - reference).abs() - (2e-4 + 1e-4 * reference.abs())
+    assert excess.max() <= 0, f"max abs error {(ours - reference).abs().max():.3g} exceeds the fixture tolerance"
+    return (ours - reference).abs().max().item()
+
+
+@pytest.fixture(scope="module")
+def tiny_enhancer(tmp_path_factory):
+    """The fixture weights saved as the published file is (`state_dict` inside a .pth), loaded by our loader."""
+    weights, sidecar = enhancer_weights()
+    path = os.path.join(tmp_path_factory.mktemp("enhancer"), "non_ema_0035000.pth")
+    torch.save({"state_dict": weights}, path)
+    sd, config = load_enhancer_state_dict(path, enhancer_config(sidecar))
+    net = UNet3D(config)
+    net.load_state_dict(sd, strict=True)
+    return net.eval()
+
+
+def run(net: UNet3D, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Official call `model(x [B,C,F,H,W], t, y)` through our frames-in-the-batch UNet."""
+    with torch.no_grad():
+        return to_video(net(to_frames_in_batch(x), t, y, x.shape[2]), x.shape[2])
+
+
+def test_enhancer_unet_parity(tiny_enhancer):
+    tensors, _ = load_fixture("v2v_unet_tiny", "enhancer")
+    out = run(tiny_enhancer, tensors["inputs/x"], tensors["inputs/t"], tensors["inputs/y"])
+    assert out.shape == tensors["outputs/unet_out"].shape == (2, 4, 4, 10, 16)
+    assert within_fixture_tolerance(out, tensors["outputs/unet_out"]) < 1e-5
+
+
+def test_enhancer_guidance_step_parity(tiny_enhancer):
+    """Two UNet calls (prompt, negative prompt), guidance 7.5 with the whole-sample spread rescale 0.2."""
+    tensors, _ = load_fixture("v2v_unet_tiny", "enhancer")
+    x, t = tensors["inputs/cfg_x"], tensors["inputs/cfg_t"]
+    cond, uncond = run(tiny_enhancer, x, t, tensors["inputs/cfg_y_pos"]), run(tiny_enhancer, x, t, tensors["inputs/cfg_y_neg"])
+    within_fixture_tolerance(cond, tensors["outputs/cfg_cond"])
+    within_fixture_tolerance(uncond, tensors["outputs/cfg_uncond"])
+    guided = torch.stack([rescaled_guidance(c, u, 7.5, 0.2) for c, u in zip(cond, uncond)])  # one sample at a time
+    within_fixture_tolerance(guided, tensors["outputs/cfg_guided"])
+    assert not torch.allclose(guided, uncond + 7.5 * (cond - uncond), atol=1e-3), "the rescale must change the result"
+
+
+def test_every_published_key_maps_with_its_shape():
+    """All 1480 keys of non_ema_0035000.pth, on the meta device, through the same conversion the loader uses."""
+    manifest = enhancer_manifest_shapes()
+    converted = modelscope_to_diffusers({k: torch.empty(s, device="meta") for k, s in manifest.items()})
+    assert len(manifest) == len(converted) == 1480
+    assert {k: v.shape for k, v in converted.items()} == expected_shapes(MS_VID2VID_XL)
+    assert sum(s.numel() for s in manifest.values()) == 1_411_233_860
+
+
+def test_enhancer_schedule_parity():
+    tensors, _ = load_fixture("randomized_blending")
+    vp = vp_sigmas()
+    assert torch.allclose(vp, tensors["inputs/diffusion_sigmas_1000"], atol=1e-7)
+    assert torch.allclose(official_sigmas(vp), tensors["outputs/sampler_sigmas"], atol=1e-6)
+    assert torch.equal(sigma_to_t(tensors["inputs/sigma_per_step"], vp).round().long(), tensors["outputs/t_per_step"])
+
+
+def toy_v(x: torch.Tensor, t: torch.Tensor, y: float) -> torch.Tensor:
+    """The fixture's toy denoiser: depends on the whole chunk, so overlapping frames differ between chunks."""
+    return torch.tanh(0.5 * x + 0.5 * x.mean(dim=2, keepdim=True)) + y * t / 1000
+
+
+def test_randomized_blending_parity_per_step():
+    """Each of the 30 steps: chunks of 24 overlapping by 8 over 56 frames, cut at the recorded offsets."""
+    tensors, sidecar = load_fixture("randomized_blending")
+    vp = vp_sigmas()
+    alphas = (1 - vp**2).sqrt()
+    plan = BlendPlan(sidecar["config"]["num_frames"])
+    assert plan.starts == [0, 16, 32]
+    worst = 0.0
+    for xt, sigma, cuts, reference in zip(tensors["inputs/xt_per_step"], tensors["inputs/sigma_per_step"],
+                                          tensors["inputs/random_offsets"], tensors["outputs/x0_per_step"]):
+        t = sigma_to_t(sigma, vp).round().long()
+
+        def x0_of_chunk(start: int, end: int) -> torch.Tensor:
+            x = xt[:, :, start:end]
+            return alphas[t] * x - vp[t] * rescaled_guidance(toy_v(x, t, 0.3), toy_v(x, t, -0.2), 7.5, 0.2)
+
+        x0 = blend_chunks(x0_of_chunk, plan, cuts.tolist(), xt, frame_axis=2)
+        worst = max(worst, (x0 - reference).abs().max().item())
+    assert worst < 1e-5
