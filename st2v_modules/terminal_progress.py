@@ -17,7 +17,8 @@ def human_bytes(n: float) -> str:
 
 
 class ProgressLine:
-    """Redraws one line in place: `label [#####-----]  42% detail`; `close()` ends the line."""
+    """Redraws one line in place: `label [#####-----]  42% detail` (no bar while the total is unknown);
+    `close()` ends the line."""
 
     def __init__(self, label: str, stream: TextIO = sys.stderr, min_interval_s: float = 0.1):
         self.label, self.stream, self.min_interval_s = label, stream, min_interval_s
@@ -30,12 +31,11 @@ class ProgressLine:
         if not finished and now - self._last_draw < self.min_interval_s:
             return
         self._last_draw = now
+        bar = ""
         if total:
             filled = int(BAR_WIDTH * min(done / total, 1.0))
             bar = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {100 * done / total:3.0f}%"
-        else:
-            bar = "[" + "?" * BAR_WIDTH + "]"
-        self.stream.write(f"\r{self.label} {bar} {detail}".rstrip() + "\x1b[K")
+        self.stream.write(" ".join(filter(None, ["\r" + self.label, bar, detail])) + "\x1b[K")
         self.stream.flush()
         self._drawn = True
 

@@ -1,0 +1,74 @@
+"""The headless runner (`python -m st2v_modules.run_workflow`) against a real ComfyUI on 127.0.0.1 with tiny models."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fake_models import NOT_A_UNET
+from graphs import text_to_video, video_frames
+from host import make_base_directory
+from test_host_server import free_port, server  # noqa: F401  (the module's headless ComfyUI fixture)
+
+pytestmark = [pytest.mark.host, pytest.mark.server]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_TIMEOUT_S = 300
+
+
+def runner(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "st2v_modules.run_workflow", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@pytest.fixture(scope="module")
+def workflow_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("workflows") / "first_chunk.json"
+    path.write_text(json.dumps(text_to_video(width=56, height=40, steps=1, prefix="runner/base")))
+    return str(path)
+
+
+def headless_args(comfyui_path: str, models_dir: str, work) -> list[str]:
+    """main.py arguments for a run that starts its own ComfyUI: CPU, temporary base folder, our models folder."""
+    extra = work / "extra_model_paths.yaml"
+    folders = "\n".join(f"    {n}: {os.path.join(models_dir, n)}" for n in ("streamingt2v", "text_encoders", "vae"))
+    extra.write_text(f"tiny:\n{folders}\n")
+    (work / "web").mkdir()
+    args = ["--cpu", "--base-directory", make_base_directory(), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+            "--extra-model-paths-config", str(extra), "--front-end-root", str(work / "web")]
+    return ["--comfyui", comfyui_path, "--comfyui-args", " ".join(args)]
+
+
+def test_starts_comfyui_runs_with_overrides_and_prints_the_video(comfyui_path, models_dir, workflow_file, tmp_path):
+    result = runner(workflow_file, *headless_args(comfyui_path, models_dir, tmp_path), "--prompt", "a heron fishing",
+                    "--seed", "11", "--frames", "24", "--set", "SaveVideo.filename_prefix=runner/ok")
+    assert result.returncode == 0, result.stderr
+    (path,) = result.stdout.split()
+    assert os.path.basename(path).startswith("ok") and path.endswith(".mp4")
+    assert video_frames(path) == (24, 56, 40)
+    assert "set 4 (CLIPTextEncode).text = 'a heron fishing'" in result.stderr
+    assert "set 7 (KSampler).seed = 11" in result.stderr
+    assert "node 7 (KSampler)" in result.stderr and "100%" in result.stderr  # the sampler's progress bar
+
+
+def test_refused_workflow_exits_1_with_the_hosts_message(server, workflow_file):
+    url, _, _ = server
+    result = runner(workflow_file, "--url", url, "--set", "STV_EmptyVideoLatent.width=50")
+    assert result.returncode == 1
+    assert "width is 50; it must be a multiple of 8" in result.stderr and result.stdout == ""
+
+
+def test_failing_node_exits_1_with_the_hosts_error(server, workflow_file):
+    url, _, _ = server
+    result = runner(workflow_file, "--url", url, "--set", f"STV_LoadModelScopeT2V.unet_name={NOT_A_UNET}")
+    assert result.returncode == 1
+    assert "ComfyUI: node 1 (STV_LoadModelScopeT2V) failed: CheckpointError:" in result.stderr
+    assert "expected a ModelScope text-to-video UNet" in result.stderr
+
+
+def test_problems_before_the_run_exit_2(workflow_file):
+    missing = runner("workflow_that_is_not_there")
+    assert missing.returncode == 2 and "no workflow file 'workflow_that_is_not_there'" in missing.stderr
+    closed_port = f"http://127.0.0.1:{free_port()}"
+    unreachable = runner(workflow_file, "--url", closed_port)
+    assert unreachable.returncode == 2 and f"cannot reach ComfyUI at {closed_port}" in unreachable.stderr
