@@ -61,19 +61,19 @@ CATALOG: tuple[ModelFile, ...] = (
         sha256="c8b011e5a18c53888d51a81aa28223ddec87b450c14dc9650d9c3ebbcd17624e"),
     ModelFile(
         name="enhancer_unet",
-        purpose="MS-Vid2Vid-XL enhancer: UNet",
+        purpose="Load Enhancer: unet_name (MS-Vid2Vid-XL UNet)",
         url=f"{HF}/ali-vilab/MS-Vid2Vid-XL/resolve/main/non_ema_0035000.pth",
         folder="streamingt2v", path="MS-Vid2Vid-XL/non_ema_0035000.pth",
         size="5.65 GB", size_bytes=None, sha256=None),
     ModelFile(
         name="enhancer_text_encoder",
-        purpose="MS-Vid2Vid-XL enhancer: OpenCLIP ViT-H/14 text encoder",
+        purpose="core Load CLIP, type stable_diffusion (enhancer's OpenCLIP ViT-H/14 text encoder)",
         url=f"{HF}/ali-vilab/MS-Vid2Vid-XL/resolve/main/open_clip_pytorch_model.bin",
-        folder="streamingt2v", path="MS-Vid2Vid-XL/open_clip_pytorch_model.bin",
+        folder="text_encoders", path="MS-Vid2Vid-XL/open_clip_pytorch_model.bin",
         size="3.94 GB", size_bytes=None, sha256=None),
     ModelFile(
         name="enhancer_vae",
-        purpose="MS-Vid2Vid-XL enhancer: VAE (inside the SD 2.1 checkpoint)",
+        purpose="Load Enhancer: vae_name (the VAE inside this SD 2.1 checkpoint)",
         url=f"{HF}/ali-vilab/MS-Vid2Vid-XL/resolve/main/v2-1_512-ema-pruned.ckpt",
         folder="streamingt2v", path="MS-Vid2Vid-XL/v2-1_512-ema-pruned.ckpt",
         size="5.21 GB", size_bytes=None,
