@@ -1,7 +1,7 @@
 """Run a workflow without the browser, on a running ComfyUI or on one started just for this run.
 
     python -m st2v_modules.run_workflow streamingt2v_text_to_video --prompt "a cat surfing" --frames 80 --seed 3
-    python -m st2v_modules.run_workflow my_workflow.json --comfyui ~/ComfyUI --comfyui-args "--cpu"
+    python -m st2v_modules.run_workflow my_workflow.json --comfyui ~/ComfyUI --comfyui-args="--cpu --lowvram"
     python -m st2v_modules.run_workflow my_workflow.json --set KSampler.steps=20 --set "Save Video.filename_prefix=x"
 
 The workflow is a file or the name of one in this pack's workflows/ folder, in the browser's format
@@ -70,21 +70,30 @@ def output_directory(argv: list[str], cwd: str | None) -> str | None:
     return os.path.join(root, "output") if root else None
 
 
+def is_path_text(text: str) -> bool:
+    """A node that shows a file's path (e.g. Preview Any on StreamingT2V Extend's video_path)."""
+    return "\n" not in text.strip() and os.path.isabs(text.strip())
+
+
 def saved_files(result: RunResult, output_dir: str | None) -> list[str]:
     """Every file the output nodes report, as a path (relative to the server's output folder when it is unknown)."""
     paths = []
     for node_output in result.outputs.values():
-        for items in node_output.values():
+        for key, items in node_output.items():
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and "filename" in item and item.get("type", "output") == "output":
                     relative = os.path.join(item.get("subfolder", ""), item["filename"])
                     paths.append(os.path.join(output_dir, relative) if output_dir else os.path.join("output", relative))
+                elif key == "text" and isinstance(item, str) and is_path_text(item):
+                    paths.append(item.strip())
     return paths
 
 
 def shown_texts(result: RunResult, prompt: dict) -> list[str]:
+    """What text-showing nodes display, paths aside (those are printed with the files)."""
     return [f"{node_id} ({title(prompt, node_id) if node_id in prompt else '?'}): {text}"
-            for node_id, node_output in result.outputs.items() for text in node_output.get("text", [])]
+            for node_id, node_output in result.outputs.items() for text in node_output.get("text", [])
+            if not is_path_text(text)]
 
 
 class RunProgress:
@@ -142,7 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--url", default=DEFAULT_URL, help=f"a running ComfyUI (default {DEFAULT_URL})")
     where.add_argument("--comfyui", metavar="PATH", help="start ComfyUI from this folder for the run (headless, 127.0.0.1)")
-    parser.add_argument("--comfyui-args", default="", help="extra arguments for main.py with --comfyui, e.g. \"--cpu\"")
+    parser.add_argument("--comfyui-args", default="", help="extra arguments for main.py with --comfyui; write it with =, e.g. --comfyui-args=\"--cpu --lowvram\"")
     parser.add_argument("--prompt", help="the positive prompt")
     parser.add_argument("--negative", help="the negative prompt")
     parser.add_argument("--seed", type=int, help="the seed of every sampler")

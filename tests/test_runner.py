@@ -36,7 +36,7 @@ def headless_args(comfyui_path: str, models_dir: str, work) -> list[str]:
     (work / "web").mkdir()
     args = ["--cpu", "--base-directory", make_base_directory(), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
             "--extra-model-paths-config", str(extra), "--front-end-root", str(work / "web")]
-    return ["--comfyui", comfyui_path, "--comfyui-args", " ".join(args)]
+    return ["--comfyui", comfyui_path, "--comfyui-args=" + " ".join(args)]
 
 
 def test_starts_comfyui_runs_with_overrides_and_prints_the_video(comfyui_path, models_dir, workflow_file, tmp_path):
@@ -72,3 +72,4 @@ def test_problems_before_the_run_exit_2(workflow_file):
     closed_port = f"http://127.0.0.1:{free_port()}"
     unreachable = runner(workflow_file, "--url", closed_port)
     assert unreachable.returncode == 2 and f"cannot reach ComfyUI at {closed_port}" in unreachable.stderr
+
