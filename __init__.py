@@ -9,6 +9,7 @@ from .nodes.downloading import DownloadModels
 from .nodes.extending import StreamingT2VExtend, StreamingT2VExtendAdvanced
 from .nodes.latents import EmptyVideoLatent
 from .nodes.loading import LoadModelScopeT2V, LoadStreamingT2V
+from .nodes.measuring import VideoMetrics
 from .nodes.paths import register_model_folder
 
 
@@ -16,7 +17,7 @@ class StreamingT2VExtension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [LoadModelScopeT2V, LoadStreamingT2V, ConvertStreamingT2V, StreamingT2VConditioning,
-                StreamingT2VExtend, StreamingT2VExtendAdvanced, EmptyVideoLatent, DownloadModels]
+                StreamingT2VExtend, StreamingT2VExtendAdvanced, EmptyVideoLatent, DownloadModels, VideoMetrics]
 
 
 async def comfy_entrypoint() -> StreamingT2VExtension:

@@ -1,26 +1,34 @@
-"""The pack's model folder, registered with the host so extra_model_paths.yaml can add to it."""
+"""The pack's model folders, registered with the host so extra_model_paths.yaml can add to them."""
 import os
 
 import folder_paths
 
+from ..st2v_modules.model_catalog import find
+
 MODEL_FOLDER = "streamingt2v"
+FLOW_FOLDER = find("raft_large").folder  # RAFT weights for the Video Metrics node's MAWE
 
 
 def register_model_folder() -> None:
-    """`models/streamingt2v`, plus any `streamingt2v:` entries the user's extra_model_paths.yaml added."""
-    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER), is_default=True)
-    paths, extensions = folder_paths.folder_names_and_paths[MODEL_FOLDER]
-    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | folder_paths.supported_pt_extensions)
+    """`models/streamingt2v` and `models/optical_flow`, plus any entries the user's extra_model_paths.yaml added."""
+    for folder in (MODEL_FOLDER, FLOW_FOLDER):
+        folder_paths.add_model_folder_path(folder, os.path.join(folder_paths.models_dir, folder), is_default=True)
+        paths, extensions = folder_paths.folder_names_and_paths[folder]
+        folder_paths.folder_names_and_paths[folder] = (paths, set(extensions) | folder_paths.supported_pt_extensions)
 
 
-def model_files() -> list[str]:
-    return folder_paths.get_filename_list(MODEL_FOLDER)
+def model_files(folder: str = MODEL_FOLDER) -> list[str]:
+    return folder_paths.get_filename_list(folder)
 
 
-def model_path(name: str) -> str:
-    path = folder_paths.get_full_path(MODEL_FOLDER, name)
+def missing_file_message(name: str, folder: str = MODEL_FOLDER) -> str:
+    searched = ", ".join(folder_paths.get_folder_paths(folder))
+    return (f"{name} is not in the {folder} models folder ({searched}); put the file there, then refresh the node "
+            "definitions (press R in the browser).")
+
+
+def model_path(name: str, folder: str = MODEL_FOLDER) -> str:
+    path = folder_paths.get_full_path(folder, name)
     if path is None:
-        searched = ", ".join(folder_paths.get_folder_paths(MODEL_FOLDER))
-        raise FileNotFoundError(f"{name} is not in the {MODEL_FOLDER} models folder ({searched}); put the file there, "
-                                "then refresh the node definitions (press R in the browser).")
+        raise FileNotFoundError(missing_file_message(name, folder))
     return path

@@ -7,9 +7,10 @@ import torch
 from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
 from ..errors import CheckpointError
+from ..model_catalog import find
 
-RAFT_FILE = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"  # torchvision's Raft_Large_Weights.DEFAULT, the weights the paper used
-RAFT_URL = "https://download.pytorch.org/models/" + RAFT_FILE
+RAFT = find("raft_large")  # torchvision's Raft_Large_Weights.DEFAULT, the weights the paper used
+RAFT_FILE, RAFT_URL = RAFT.path, RAFT.url
 RAFT_GRID = 8  # RAFT works on a 1/8 grid ...
 RAFT_MIN_SIZE = 128  # ... and its correlation pyramid needs feature maps of at least 16x16
 
