@@ -6,6 +6,7 @@ from comfy_api.latest import ComfyExtension, io
 from .nodes.conditioning import StreamingT2VConditioning
 from .nodes.converting import ConvertStreamingT2V
 from .nodes.downloading import DownloadModels
+from .nodes.enhancing import EnhanceSigmas, LoadEnhancer, StreamingT2VEnhance, StreamingT2VEnhanceAdvanced
 from .nodes.extending import StreamingT2VExtend, StreamingT2VExtendAdvanced
 from .nodes.latents import EmptyVideoLatent
 from .nodes.loading import LoadModelScopeT2V, LoadStreamingT2V
@@ -17,7 +18,8 @@ class StreamingT2VExtension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [LoadModelScopeT2V, LoadStreamingT2V, ConvertStreamingT2V, StreamingT2VConditioning,
-                StreamingT2VExtend, StreamingT2VExtendAdvanced, EmptyVideoLatent, DownloadModels, VideoMetrics]
+                StreamingT2VExtend, StreamingT2VExtendAdvanced, EmptyVideoLatent, DownloadModels,
+                LoadEnhancer, StreamingT2VEnhance, StreamingT2VEnhanceAdvanced, EnhanceSigmas, VideoMetrics]
 
 
 async def comfy_entrypoint() -> StreamingT2VExtension:

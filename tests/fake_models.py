@@ -19,6 +19,7 @@ TEXT_ENCODER = "modelscope_text_encoder.safetensors"
 VAE = "modelscope_vae.safetensors"
 STREAMINGT2V_CKPT = "streaming_t2v_tiny.ckpt"
 CLIP_VISION = "open_clip_vit_h14.safetensors"
+ENHANCER = "ms_vid2vid_tiny.safetensors"
 NOT_A_UNET = "not_a_unet.safetensors"
 TRUNCATED = "truncated_unet.safetensors"
 
@@ -73,6 +74,7 @@ def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> No
         os.makedirs(os.path.join(models_dir, folder), exist_ok=True)
         save_file(random_like_shapes(shapes, seed), os.path.join(models_dir, folder, name))
     write_streamingt2v_files(models_dir)
+    write_enhancer(os.path.join(t2v, ENHANCER))
 
 
 def clip_vision_shapes() -> dict[str, torch.Size]:
@@ -88,3 +90,24 @@ def write_streamingt2v_files(models_dir: str) -> None:
     torch.save({"state_dict": official_weights(), "epoch": 0}, os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT))
     os.makedirs(os.path.join(models_dir, "clip_vision"), exist_ok=True)
     save_file(random_like_shapes(clip_vision_shapes(), seed=3), os.path.join(models_dir, "clip_vision", CLIP_VISION))
+
+
+def write_enhancer(path: str) -> None:
+    """The tiny MS-Vid2Vid-XL fixture weights as a converted .safetensors that names its own config."""
+    from fixtures import enhancer_config, enhancer_weights
+    from st2v_modules.enhancer_checkpoint import enhancer_safetensors_metadata
+    from st2v_modules.unet_checkpoint import modelscope_to_diffusers
+    weights, sidecar = enhancer_weights()
+    sd = {k: v.contiguous() for k, v in modelscope_to_diffusers(weights).items()}
+    save_file(sd, path, metadata=enhancer_safetensors_metadata(enhancer_config(sidecar)))
+
+
+def write_taesd(folder: str) -> None:
+    """Random TAESD encoder and decoder, which core Load VAE offers as "taesd": a VAE cheap enough for 720p-style
+    tests. Needs the booted host (it reads the shapes off the host's TAESD)."""
+    import comfy.taesd.taesd
+    taesd = comfy.taesd.taesd.TAESD()
+    os.makedirs(folder, exist_ok=True)
+    for seed, part in enumerate(("encoder", "decoder")):
+        shapes = {k: v.shape for k, v in getattr(taesd, f"taesd_{part}").state_dict().items()}
+        save_file(random_like_shapes(shapes, seed=10 + seed, std=0.1), os.path.join(folder, f"taesd_{part}.safetensors"))

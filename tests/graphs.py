@@ -85,3 +85,35 @@ def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancest
         "output_frames": output_frames, "resume_manifest": resume_manifest, "redo_from_chunk": redo_from_chunk}}
     graph["21"] = {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}}
     return graph
+
+
+
+def enhance_frames(frames: int = 30, frame_size: tuple[int, int] = (64, 48), sampler: str = "dpmpp_2m_sde",
+                   scheduler: str = "official (trailing)", steps: int = 2, width: int = 128, height: int = 80,
+                   fit: str = "pad (official)", length: str = "trim (official)", prefix: str = "stv_enhanced",
+                   output_frames: str = "all") -> dict:
+    """Load Enhancer + StreamingT2V Enhance on a plain IMAGE batch (core EmptyImage), with the core CLIP and the
+    TAESD VAE (the full SD VAE would spend minutes per test on CPU)."""
+    from fake_models import ENHANCER
+    return {
+        "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["2", 0]}},
+        "20": {"class_type": "EmptyImage", "inputs": {"width": frame_size[0], "height": frame_size[1], "batch_size": frames, "color": 0x3070B0}},
+        "30": {"class_type": "STV_LoadEnhancer", "inputs": {"unet_name": ENHANCER, "vae_name": "none", "weight_dtype": "default"}},
+        "34": {"class_type": "VAELoader", "inputs": {"vae_name": "taesd"}},
+        "31": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat walks on the beach, ", "clip": ["2", 0]}},
+        "32": {"class_type": "STV_Enhance", "inputs": {
+            "model": ["30", 0], "vae": ["34", 0], "positive": ["31", 0], "negative": ["5", 0], "frames": ["20", 0],
+            "seed": 666, "steps": steps, "strength": 0.6, "cfg": 7.5, "guidance_rescale": 0.2, "sampler_name": sampler,
+            "scheduler": scheduler, "width": width, "height": height, "fit": fit, "length": length, "chunk_frames": 24,
+            "overlap_frames": 8, "filename_prefix": prefix, "video_format": "mp4 (h264)", "fps": 8.0, "output_frames": output_frames}},
+        "33": {"class_type": "PreviewImage", "inputs": {"images": ["32", 0]}},
+    }
+
+
+def extend_and_enhance(frames_to_add: int = 32, prefix: str = "stv_enhanced", **enhance) -> dict:
+    """First chunk -> StreamingT2V Extend -> StreamingT2V Enhance, the first chunk's text encoder and VAE reused."""
+    graph = first_chunk_and_extend(frames_to_add=frames_to_add, steps=1)
+    del graph["21"]
+    graph.update({k: v for k, v in enhance_frames(prefix=prefix, **enhance).items() if k not in ("2", "5", "20")})
+    return graph

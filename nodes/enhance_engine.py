@@ -1,0 +1,200 @@
+"""The enhancer on the host: frames to the 720p canvas and to latents in windows, one sampler run over the whole
+latent video with randomized blending inside the guider, then decode in windows straight to the video file."""
+from __future__ import annotations
+
+import logging
+import shutil
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+import comfy.model_management as mm
+import comfy.samplers
+import comfy.utils
+import latent_preview
+import node_helpers
+
+from ..st2v_modules.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length, rescaled_guidance
+from ..st2v_modules.enhancer_canvas import Placement, check_canvas_size, crop_output, place, to_canvas
+from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
+from ..st2v_modules.video_writer import VideoWriter
+from .extend_engine import FrameStore, output_base
+
+TRIM, PAD_FRAMES = "trim (official)", "pad (keep every frame)"
+LENGTH_MODES = (TRIM, PAD_FRAMES)
+LATENT_BYTES_PER_FRAME_AND_PIXEL = 4 * 4 * 6  # fp32 latents: clean, noise, x, x0 and two sampler buffers
+
+
+@dataclass
+class EnhanceRequest:
+    frames: torch.Tensor  # IMAGE [F, H, W, 3]
+    vae: object
+    positive: list
+    negative: list
+    canvas: tuple[int, int]
+    fit: str
+    length_mode: str
+    chunk: int
+    overlap: int
+    seed: int
+    filename_prefix: str
+    video_format: str
+    output_frames: str
+    fps: float
+
+
+class BlendingGuider(comfy.samplers.CFGGuider):
+    """Guidance per chunk, chunks merged by randomized blending, so any core sampler denoises the whole video.
+    Cuts are drawn anew at every model evaluation, from `seed` (or from `cuts`, e.g. the official run's)."""
+
+    def __init__(self, model_patcher, plan: BlendPlan, seed: int, cuts: Callable[[BlendPlan], list[int]] | None = None):
+        super().__init__(model_patcher)
+        generator = torch.Generator().manual_seed(seed)
+        self.plan, self.cuts = plan, cuts or (lambda plan: draw_cuts(plan, generator))
+
+    def predict_noise(self, x, timestep, model_options={}, seed=None):
+        parent = super().predict_noise
+
+        def chunk(start: int, end: int) -> torch.Tensor:
+            t = timestep[start:end] if timestep.ndim and timestep.shape[0] == x.shape[0] else timestep
+            return parent(x[start:end], t, model_options, seed)
+        return blend_chunks(chunk, self.plan, self.cuts(self.plan), x)
+
+
+def rescaled_cfg(rescale: float):
+    """The official guidance rescale as a `sampler_cfg_function`: on v, spread taken over the whole chunk."""
+    def cfg(args: dict) -> torch.Tensor:
+        x, sigma = args["input"], args["sigma"]
+        zero_v = args["model"].model_sampling.calculate_denoised(sigma, torch.zeros_like(x), x)
+        guided = rescaled_guidance(zero_v - args["cond_denoised"], zero_v - args["uncond_denoised"], args["cond_scale"], rescale)
+        return x - (zero_v - guided)
+    return cfg
+
+
+def enhancer_model(model, rescale: float):
+    """The MODEL with the official guidance rescale (skipped at 0, leaving plain cfg or the user's own patch)."""
+    if not rescale:
+        return model
+    model = model.clone()
+    model.set_model_sampler_cfg_function(rescaled_cfg(rescale))
+    return model
+
+
+def video_length(frames: int, request: EnhanceRequest) -> int:
+    """Frames that are enhanced: the official trim, or padded so no frame is lost; a short video is always padded."""
+    trimmed = fitting_length(frames, request.chunk, request.overlap)
+    if request.length_mode == PAD_FRAMES or not trimmed:
+        if not trimmed:
+            logging.info("StreamingT2V Enhance: %d frames are fewer than one %d-frame chunk; padding with the last frame.",
+                         frames, request.chunk)
+        return padded_length(frames, request.chunk, request.overlap)
+    if trimmed < frames:
+        logging.info("StreamingT2V Enhance: keeping the first %d of %d frames (the official trim to whole chunks; "
+                     "choose '%s' to keep them all).", trimmed, frames, PAD_FRAMES)
+    return trimmed
+
+
+def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, cfg: float) -> tuple[torch.Tensor, str]:
+    """Returns the frames asked for and the finished video's path."""
+    frames = request.frames
+    check_canvas_size(*request.canvas, downsamples=len(model.model.diffusion_model.config.block_out_channels) - 1)
+    placement = place((frames.shape[2], frames.shape[1]), request.canvas, request.fit)
+    length = video_length(frames.shape[0], request)
+    kept = min(length, frames.shape[0])
+    plan = BlendPlan(length, request.chunk, request.overlap)
+    steps = len(sigmas) - 1
+    base = output_base(request.filename_prefix, *placement.output_size)
+    preflight(request, placement, length)
+    progress = Progress(model, length + steps + kept)
+    mm.load_models_gpu([model, request.vae.patcher])
+    latent = encode(frames, length, placement, request, progress)
+    samples = sample(request, model, noise, sampler, sigmas, cfg, plan, latent, progress)
+    del latent
+    writer = VideoWriter(base, request.video_format, request.fps)
+    output = FrameStore(request.output_frames, kept, frames[:0].new_empty((0,) + _frame_shape(placement)))
+    try:
+        decode(samples, kept, placement, request, writer, output, progress)
+    except BaseException:
+        path = writer.close()
+        logging.warning("StreamingT2V Enhance: stopped; the %d frames decoded so far are in %s", writer.frames, path)
+        raise
+    return output.result(), writer.finish()
+
+
+def _frame_shape(placement: Placement) -> tuple[int, int, int]:
+    width, height = placement.output_size
+    return height, width, 3
+
+
+def encode(frames: torch.Tensor, length: int, placement: Placement, request: EnhanceRequest, progress: "Progress") -> torch.Tensor:
+    """Latents of the whole video, one chunk of canvas pixels at a time (frames past the end repeat the last one)."""
+    width, height = placement.canvas
+    latent = torch.empty((length, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR))
+    for start in range(0, length, request.chunk):
+        index = torch.arange(start, min(start + request.chunk, length)).clamp(max=frames.shape[0] - 1)
+        latent[start:start + len(index)] = request.vae.encode(to_canvas(frames[index], placement)).float().cpu()
+        progress.advance(len(index))
+    return latent
+
+
+def sample(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, cfg: float, plan: BlendPlan,
+           latent: torch.Tensor, progress: "Progress") -> torch.Tensor:
+    """One run of the user's sampler over the whole latent video; the start is scaled as the official code does."""
+    start_scale = sigmas[0] / (1 + sigmas[0] ** 2).sqrt()  # spec 3.3: the sampler starts at sigma_vp * (x0 + sigma * n)
+    positive = node_helpers.conditioning_set_values(request.positive, {"video_frames": request.chunk})
+    negative = node_helpers.conditioning_set_values(request.negative, {"video_frames": request.chunk})
+    guider = BlendingGuider(model, plan, request.seed)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    noise_tensor = noise.generate_noise({"samples": latent}) * start_scale
+    return guider.sample(noise_tensor, latent * start_scale, sampler, sigmas, callback=progress.step_callback(),
+                         disable_pbar=True, seed=getattr(noise, "seed", 0))
+
+
+def decode(samples: torch.Tensor, kept: int, placement: Placement, request: EnhanceRequest, writer: VideoWriter,
+           output: FrameStore, progress: "Progress") -> None:
+    """Final frames to the file a chunk at a time; the host's VAE falls back to tiled decoding when VRAM is short."""
+    for start in range(0, kept, request.chunk):
+        mm.throw_exception_if_processing_interrupted()
+        window = samples[start:min(start + request.chunk, kept)]
+        frames = crop_output(request.vae.decode(window.to(mm.intermediate_device())), placement)
+        writer.write(frames)
+        output.add(frames)
+        progress.advance(window.shape[0])
+
+
+def preflight(request: EnhanceRequest, placement: Placement, length: int) -> None:
+    width, height = placement.output_size
+    latents = length * (placement.canvas[0] // VAE_FACTOR) * (placement.canvas[1] // VAE_FACTOR) * LATENT_BYTES_PER_FRAME_AND_PIXEL
+    held = length if request.output_frames == "all" else request.chunk
+    frames_ram = held * width * height * 3 * 4
+    folder = os.path.dirname(output_base(request.filename_prefix, width, height))
+    logging.info("StreamingT2V Enhance pre-flight: %d frames at %dx%d in %d chunks of %d (overlap %d); latents %.2f GB, "
+                 "output frames %.2f GB RAM; %.1f GB free on disk", length, width, height, len(BlendPlan(length, request.chunk,
+                 request.overlap).starts), request.chunk, request.overlap, latents / 1e9, frames_ram / 1e9,
+                 shutil.disk_usage(folder).free / 1e9)
+    if request.output_frames == "all" and frames_ram > 0.5 * mm.get_total_memory(torch.device("cpu")):
+        raise ValueError(f"Holding all {length} enhanced frames needs {frames_ram / 1e9:.1f} GB of RAM: set output_frames to "
+                         "'last chunk' (the video file still gets every frame).")
+
+
+class Progress:
+    """One bar over encoding, sampler steps and decoding, with a latent preview while sampling."""
+
+    def __init__(self, model, total: int):
+        self.done, self.total = 0, total
+        self.bar = comfy.utils.ProgressBar(total)
+        self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+
+    def advance(self, n: int, preview=None) -> None:
+        self.done += n
+        self.bar.update_absolute(self.done, self.total, preview)
+
+    def step_callback(self):
+        def step(index, x0, x, total_steps):
+            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if self.previewer else None
+            self.advance(1, preview)
+            mm.throw_exception_if_processing_interrupted()
+        return step

@@ -1,0 +1,64 @@
+"""MS-Vid2Vid-XL as a ComfyUI model: the UNet3D with row-padded resampling, v-prediction on its own schedule."""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_base
+import comfy.model_sampling
+import comfy.sd
+import comfy.utils
+
+from ..st2v_modules.enhancer_checkpoint import load_enhancer_state_dict
+from ..st2v_modules.enhancer_schedule import sigma_to_t, vp_sigmas
+from ..st2v_modules.unet3d import UNet3D
+from .model import ModelScopeT2V, build_model_patcher
+
+# The zero-SNR last step has an infinite sigma; samplers and schedulers need a finite one (comfy's zsnr uses the same).
+ZERO_SNR_SIGMA = 4096.0
+
+
+class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
+    """The official quirks kept (spec 3.3): the UNet sees the integer step nearest the sigma, and x0 is formed with
+    that step's alpha and sigma while the input scaling uses the sampler's continuous sigma."""
+
+    def __init__(self, model_config=None):
+        torch.nn.Module.__init__(self)
+        self.sigma_data = 1.0
+        vp = vp_sigmas()
+        self.register_buffer("vp_sigmas", vp)
+        edm = vp / (1 - vp**2).sqrt()
+        edm[torch.isinf(edm)] = ZERO_SNR_SIGMA
+        self.num_timesteps = len(vp)
+        self.set_sigmas(edm)
+
+    def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
+        return sigma_to_t(sigma.float(), self.vp_sigmas).round().to(sigma.device)
+
+    def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor, model_input: torch.Tensor) -> torch.Tensor:
+        t = self.timestep(sigma).long().to(self.vp_sigmas.device)
+        vp = self.vp_sigmas[t].to(model_output)
+        shape = (-1,) + (1,) * (model_output.ndim - 1) if vp.ndim else ()
+        vp = vp.reshape(shape)
+        return (1 - vp**2).sqrt() * self.calculate_input(sigma, model_input) - vp * model_output
+
+
+class Vid2VidXL(ModelScopeT2V):
+    """Frames in the batch like the first-chunk model; a chunk's frame count comes with the conditioning."""
+
+    def __init__(self, model_config, device=None):
+        comfy.model_base.BaseModel.__init__(self, model_config, comfy.model_base.ModelType.V_PREDICTION, device=device,
+                                            unet_model=UNet3D)
+        self.model_sampling = EnhancerSampling()
+
+
+def load_enhancer(path: str, weight_dtype: str = "default"):
+    sd, config = load_enhancer_state_dict(path)
+    return build_model_patcher(sd, config, weight_dtype, model_class=Vid2VidXL)
+
+
+def load_vae(path: str) -> comfy.sd.VAE:
+    """A VAE file, or the VAE inside a full SD checkpoint (the enhancer's v2-1_512-ema-pruned.ckpt), via the host."""
+    sd = comfy.utils.load_torch_file(path, safe_load=True)
+    if any(k.startswith("first_stage_model.") for k in sd):
+        sd = comfy.utils.state_dict_prefix_replace(sd, {"first_stage_model.": ""}, filter_keys=True)
+    return comfy.sd.VAE(sd=sd)

@@ -1,0 +1,206 @@
+"""Load Enhancer and StreamingT2V Enhance: MS-Vid2Vid-XL refines any video at 720p on the user's own sampler."""
+from __future__ import annotations
+
+import comfy.samplers
+import comfy_extras.nodes_custom_sampler as custom_sampler
+from comfy_api.latest import io
+
+from ..st2v_modules.blending import CHUNK_FRAMES, OVERLAP_FRAMES
+from ..st2v_modules.enhancer_canvas import FIT_MODES, OFFICIAL_CANVAS, check_canvas_size
+from ..st2v_modules.enhancer_schedule import OFFICIAL_NOISE_LEVEL, OFFICIAL_STEPS, TRAIN_TIMESTEPS, official_sigmas
+from ..st2v_modules.video_writer import FORMATS
+from . import paths
+from .enhance_engine import LENGTH_MODES, EnhanceRequest, enhance, enhancer_model
+from .enhancer_model import load_enhancer, load_vae
+from .extending import OUTPUT_FRAMES
+from .loading import weight_dtype_input
+
+OFFICIAL_SAMPLER = "dpmpp_2m_sde"
+OFFICIAL_SCHEDULE = "official (trailing)"
+OFFICIAL_CFG, OFFICIAL_RESCALE = 7.5, 0.2
+OFFICIAL_STRENGTH = OFFICIAL_NOISE_LEVEL / TRAIN_TIMESTEPS
+NO_VAE = "none"
+
+
+class LoadEnhancer(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_LoadEnhancer",
+            display_name="Load Enhancer (MS-Vid2Vid-XL)",
+            category="StreamingT2V/loaders",
+            description="Loads the MS-Vid2Vid-XL video-to-video UNet that StreamingT2V uses to enhance its videos to 720p. "
+                        "Its text encoder loads with core Load CLIP (open_clip_pytorch_model.bin, type stable_diffusion) "
+                        "or use the CLIP of Load StreamingT2V (the same OpenCLIP ViT-H text tower).",
+            inputs=[
+                io.Combo.Input("unet_name", options=paths.model_files(),
+                               tooltip="non_ema_0035000.pth from damo/Video-to-Video (MS-Vid2Vid-XL) in models/streamingt2v, "
+                                       "or a .safetensors of it."),
+                io.Combo.Input("vae_name", options=[NO_VAE] + paths.model_files(), default=NO_VAE, optional=True,
+                               tooltip="Optional: the enhancer's v2-1_512-ema-pruned.ckpt (its VAE is read out of it) or any "
+                                       "SD VAE file. 'none': wire a VAE from elsewhere (Load StreamingT2V's works)."),
+                weight_dtype_input(),
+            ],
+            outputs=[io.Model.Output(tooltip="The MS-Vid2Vid-XL UNet (v-prediction); use with StreamingT2V Enhance."),
+                     io.Vae.Output(tooltip="The VAE from vae_name (None if 'none').")],
+        )
+
+    @classmethod
+    def execute(cls, unet_name: str, weight_dtype: str, vae_name: str = NO_VAE) -> io.NodeOutput:
+        vae = None if vae_name == NO_VAE else load_vae(paths.model_path(vae_name))
+        return io.NodeOutput(load_enhancer(paths.model_path(unet_name), weight_dtype), vae)
+
+
+def common_inputs() -> list:
+    return [
+        io.Model.Input("model", tooltip="The MODEL of Load Enhancer."),
+        io.Vae.Input("vae", tooltip="An SD VAE (Load StreamingT2V's or Load Enhancer's)."),
+        io.Conditioning.Input("positive", tooltip="The prompt followed by ', ' (the official caption), encoded by the OpenCLIP ViT-H CLIP."),
+        io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
+        io.Image.Input("frames", tooltip="The video to enhance, any length and size (e.g. StreamingT2V Extend's frames)."),
+    ]
+
+
+def output_inputs() -> list:
+    return [
+        io.Int.Input("width", default=OFFICIAL_CANVAS[0], min=64, max=4096, step=8, tooltip="Canvas width (official: 1280)."),
+        io.Int.Input("height", default=OFFICIAL_CANVAS[1], min=64, max=4096, step=8, tooltip="Canvas height (official: 720)."),
+        io.Combo.Input("fit", options=list(FIT_MODES), default=FIT_MODES[0],
+                       tooltip="pad: scale to fit and add black bars (official: 256x256 -> 720x720 in 1280x720); crop the bars: "
+                               "the same, output only the picture; fill: scale to cover the canvas and crop, no bars."),
+        io.Combo.Input("length", options=list(LENGTH_MODES), default=LENGTH_MODES[0],
+                       tooltip="trim: keep the longest prefix of whole chunks (official: 80 -> 72 frames); pad: enhance every frame."),
+        io.Int.Input("chunk_frames", default=CHUNK_FRAMES, min=2, max=512, tooltip="Frames per chunk (official: 24)."),
+        io.Int.Input("overlap_frames", default=OVERLAP_FRAMES, min=0, max=511,
+                     tooltip="Frames shared by neighbouring chunks, where randomized blending cuts (official: 8)."),
+        io.String.Input("filename_prefix", default="StreamingT2V/enhanced", tooltip="Where the video goes, under the output folder."),
+        io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0], tooltip="mp4 (h264) or a lossless PNG sequence."),
+        io.Float.Input("fps", default=8.0, min=1.0, max=120.0, step=1.0, tooltip="Frame rate of the file (StreamingT2V: 8)."),
+        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default="all",
+                       tooltip="all: every enhanced frame as IMAGE (about 11 MB a frame at 720p); last chunk: flat memory, "
+                               "the file has them all."),
+    ]
+
+
+def rescale_input() -> io.Float.Input:
+    return io.Float.Input("guidance_rescale", default=OFFICIAL_RESCALE, min=0.0, max=1.0, step=0.01,
+                          tooltip="Pulls the guided prediction's spread back towards the prompt's, per chunk (official: 0.2).")
+
+
+def cfg_input() -> io.Float.Input:
+    return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
+
+
+OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The enhanced frames (see output_frames)."),
+           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
+
+
+class EnhanceNode(io.ComfyNode):
+    @classmethod
+    def validate_inputs(cls, width: int = OFFICIAL_CANVAS[0], height: int = OFFICIAL_CANVAS[1], chunk_frames: int = CHUNK_FRAMES,
+                        overlap_frames: int = OVERLAP_FRAMES, **_) -> bool | str:
+        try:
+            check_canvas_size(width, height)
+        except ValueError as e:
+            return f"width/height: {e}"
+        if overlap_frames is not None and chunk_frames is not None and overlap_frames >= chunk_frames:
+            return f"overlap_frames ({overlap_frames}) must be smaller than chunk_frames ({chunk_frames})."
+        return True
+
+
+def run(model, noise, sampler, sigmas, cfg: float, guidance_rescale: float, seed: int, vae, positive, negative, frames,
+        width: int, height: int, fit: str, length: str, chunk_frames: int, overlap_frames: int, **outputs) -> io.NodeOutput:
+    request = EnhanceRequest(frames=frames, vae=vae, positive=positive, negative=negative, canvas=(width, height), fit=fit,
+                             length_mode=length, chunk=chunk_frames, overlap=overlap_frames, seed=seed, **outputs)
+    enhanced, path = enhance(request, enhancer_model(model, guidance_rescale), noise, sampler, sigmas.cpu(), cfg)
+    return io.NodeOutput(enhanced, path)
+
+
+class StreamingT2VEnhance(EnhanceNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_Enhance",
+            display_name="StreamingT2V Enhance",
+            category="StreamingT2V/sampling",
+            description="Enhances a video with MS-Vid2Vid-XL on a 1280x720 canvas: re-noised to a strength, denoised in "
+                        "overlapping chunks whose seams move at every step (randomized blending). Defaults are the official "
+                        f"run: {OFFICIAL_SAMPLER}, 30 steps, strength 0.6, cfg 7.5 with rescale 0.2, chunks 24 / overlap 8.",
+            inputs=common_inputs() + [
+                io.Int.Input("seed", default=666, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Seeds the noise and the blending cuts (the official model seeds 666)."),
+                io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps (official: 30)."),
+                io.Float.Input("strength", default=OFFICIAL_STRENGTH, min=0.01, max=0.99, step=0.01,
+                               tooltip="How far the video is re-noised: 0.6 = noise level 600 of 1000 (official)."),
+                cfg_input(),
+                rescale_input(),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default=OFFICIAL_SAMPLER,
+                               tooltip=f"Any core sampler (official: {OFFICIAL_SAMPLER})."),
+                io.Combo.Input("scheduler", options=[OFFICIAL_SCHEDULE] + list(comfy.samplers.KSampler.SCHEDULERS),
+                               default=OFFICIAL_SCHEDULE, tooltip="official: trailing spacing from the strength's noise level, "
+                                                                  "penultimate step dropped; others: core schedulers with denoise = strength."),
+            ] + output_inputs(),
+            outputs=OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, model, seed: int, steps: int, strength: float, cfg: float, guidance_rescale: float, sampler_name: str,
+                scheduler: str, **kwargs) -> io.NodeOutput:
+        sampling = model.get_model_object("model_sampling")
+        if scheduler == OFFICIAL_SCHEDULE:
+            sigmas = official_sigmas(sampling.vp_sigmas.cpu(), steps, round(strength * TRAIN_TIMESTEPS))
+        else:
+            sigmas = comfy.samplers.calculate_sigmas(sampling, scheduler, int(steps / strength))[-(steps + 1):]
+        return run(model, custom_sampler.Noise_RandomNoise(seed), comfy.samplers.sampler_object(sampler_name), sigmas, cfg,
+                   guidance_rescale, seed, **kwargs)
+
+
+class StreamingT2VEnhanceAdvanced(EnhanceNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_EnhanceAdvanced",
+            display_name="StreamingT2V Enhance (Advanced)",
+            category="StreamingT2V/sampling",
+            description="StreamingT2V Enhance with the pieces of SamplerCustomAdvanced: any NOISE, SAMPLER and SIGMAS "
+                        "(the first sigma sets the strength; Enhance Sigmas gives the official grid).",
+            inputs=common_inputs() + [
+                io.Noise.Input("noise", tooltip="Random Noise: one noise tensor for the whole video, so overlapping chunks share it."),
+                cfg_input(),
+                rescale_input(),
+                io.Sampler.Input("sampler", tooltip="Any SAMPLER, e.g. from KSamplerSelect."),
+                io.Sigmas.Input("sigmas", tooltip="Any SIGMAS starting below the top noise level, e.g. from Enhance Sigmas."),
+                io.Int.Input("blend_seed", default=666, min=0, max=0xFFFFFFFFFFFFFFFF, tooltip="Seeds the randomized cuts."),
+            ] + output_inputs(),
+            outputs=OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, model, noise, cfg: float, guidance_rescale: float, sampler, sigmas, blend_seed: int, **kwargs) -> io.NodeOutput:
+        return run(model, noise, sampler, sigmas, cfg, guidance_rescale, blend_seed, **kwargs)
+
+
+class EnhanceSigmas(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="STV_EnhanceSigmas",
+            display_name="Enhance Sigmas (official)",
+            category="StreamingT2V/sampling",
+            description="The official enhancer grid for a MS-Vid2Vid-XL MODEL: trailing spacing from the strength's noise "
+                        "level, the penultimate step dropped (30 steps at 0.6: 4.165 ... 0.123, 0).",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL of Load Enhancer (its noise schedule)."),
+                io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps (official: 30)."),
+                io.Float.Input("strength", default=OFFICIAL_STRENGTH, min=0.01, max=0.99, step=0.01,
+                               tooltip="Noise level as a fraction of 1000 (official: 0.6)."),
+            ],
+            outputs=[io.Sigmas.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, steps: int, strength: float) -> io.NodeOutput:
+        sampling = model.get_model_object("model_sampling")
+        if not hasattr(sampling, "vp_sigmas"):
+            raise ValueError("Enhance Sigmas needs the MODEL of Load Enhancer (MS-Vid2Vid-XL's schedule).")
+        return io.NodeOutput(official_sigmas(sampling.vp_sigmas.cpu(), steps, round(strength * TRAIN_TIMESTEPS)))
