@@ -3,7 +3,8 @@
 Mirrors the frontend's `graphToPrompt` (ComfyUI_frontend 1.27): widget values are matched to inputs in
 the order the frontend creates widgets from the node definitions of `/object_info` (required inputs,
 then optional ones, each in `input_order`; a seed-like INT carries one extra `control_after_generate`
-value, a combo with that option two, an upload combo one `upload` button value); links are followed
+value, a combo with that option two, an upload combo one `upload` button value; Preview Any sends
+its display widget); links are followed
 through Reroute nodes and bypassed (mode 4) nodes; PrimitiveNode values land in the widgets they feed;
 muted (mode 2) nodes, notes and groups produce nothing. Pure Python: usable without ComfyUI.
 
@@ -25,6 +26,8 @@ SEED_NAMES = ("seed", "noise_seed")  # the frontend gives these a control widget
 UPLOAD_OPTIONS = ("image_upload", "video_upload", "animated_image_upload")
 UPLOAD_WIDGET = "upload"
 ANY_TYPES = ("*", "")
+# widgets the frontend's own extensions add (not in /object_info, never saved): queued with their value after loading
+FRONTEND_WIDGETS = {"PreviewAny": {"preview": ""}}
 
 
 class WorkflowError(ValueError):
@@ -53,7 +56,7 @@ def ui_to_api(workflow: dict, object_info: dict, rng: random.Random | None = Non
     match its definition (the node was renamed or changed since the workflow was saved). `rng` picks the
     options of `{a|b}` dynamic prompts, as the frontend does when it queues.
     """
-    if workflow.get("definitions", {}).get("subgraphs"):
+    if (workflow.get("definitions") or {}).get("subgraphs"):
         raise WorkflowError("This workflow contains subgraphs; unpack them (right-click > Unpack Subgraph) and save it again.")
     graph = _Graph(workflow, object_info)
     prompt = {}
@@ -178,6 +181,7 @@ class _Graph:
             if widget.dynamic_prompt and isinstance(value, str):
                 value = process_dynamic_prompt(value, rng)
             inputs[widget.name] = {"__value__": value} if isinstance(value, list) else value
+        inputs.update(FRONTEND_WIDGETS.get(node["type"], {}))
         for slot in node.get("inputs") or []:
             origin = self._follow(slot.get("link"), slot.get("type", "*"), set())
             if origin is not None:

@@ -24,6 +24,8 @@ OBJECT_INFO = {  # the shape of /object_info entries, cut to what the converter 
                   "input_order": {"required": ["image"]}, "output": ["IMAGE", "MASK"]},
     "ImageInvert": {"display_name": "Invert Image", "input": {"required": {"image": ["IMAGE", {}]}},
                     "input_order": {"required": ["image"]}, "output": ["IMAGE"]},
+    "PreviewAny": {"display_name": "Preview Any", "input": {"required": {"source": ["*", {}]}}, "input_order": {"required": ["source"]},
+                   "output": []},
     "Extend": {"display_name": "Extend", "input": {
         "required": {"frames": ["IMAGE", {}], "frames_to_add": ["INT", {"default": 64}]},
         "optional": {"prompt_schedule": ["STRING", {"multiline": True}], "clip": ["CLIP", {}], "redo_from_chunk": ["INT", {"default": -1}]}},
@@ -117,6 +119,13 @@ def test_an_input_the_node_no_longer_has_is_named():
     wf["nodes"][3]["inputs"][1]["name"] = "conditioning"
     with pytest.raises(WorkflowError, match=r"Node 4 \(KSampler\): input 'conditioning' no longer exists on KSampler"):
         ui_to_api(wf, OBJECT_INFO)
+
+
+def test_preview_any_sends_the_display_widget_the_frontend_adds():
+    wf = workflow([node(1, "CheckpointLoaderSimple", ["a.safetensors"], outputs=[("MODEL", "MODEL", [1])]),
+                   node(2, "PreviewAny", inputs=[("source", "*", 1)])], [[1, 1, 0, 2, 0, "*"]])
+    wf["definitions"] = None  # as the frontend exports a workflow without subgraphs
+    assert ui_to_api(wf, OBJECT_INFO)["2"]["inputs"] == {"preview": "", "source": ["1", 0]}
 
 
 def test_subgraphs_are_refused_with_what_to_do():
