@@ -95,3 +95,13 @@ def links_of_type(wf: dict, slot_type: str) -> list[int]:
 
 def nodes_of_type(wf: dict, node_type: str) -> list[dict]:
     return [n for n in wf["nodes"] if n["type"] == node_type]
+
+
+def edited_like_a_user(wf: dict, layouts: dict) -> dict:
+    """A copy with the first link rerouted, a bypassed Invert Image on the first IMAGE link and the first seed driven by
+    a PrimitiveNode holding the same value: the queued prompt must not change. `layouts`: node type -> NodeLayout."""
+    edited = insert_node_on_link(wf, wf["links"][0][0], "Reroute")
+    edited = insert_node_on_link(edited, links_of_type(edited, "IMAGE")[0], "ImageInvert", mode=4)
+    seeded = next(n for n in wf["nodes"] if n["type"] in layouts and any(w.name == "seed" for w in layouts[n["type"]].widgets))
+    names = [w.name for w in layouts[seeded["type"]].widgets]
+    return feed_widget_from_primitive(edited, seeded["id"], "seed", seeded["widgets_values"][names.index("seed")])

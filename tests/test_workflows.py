@@ -1,0 +1,143 @@
+"""Every shipped workflow, converted as the browser queues it and executed in the real ComfyUI on tiny models."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from graphs import video_frames
+from official_checkpoint import write_complete_streamingt2v
+from st2v_modules.workflow_api import WorkflowError, node_layout, ui_to_api
+from ui_workflow import edited_like_a_user
+from workflow_cases import (FRAMES_TO_ADD, HEIGHT, TEST_IMAGE, TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE, WIDTH,
+                            for_tests, load, object_info, shipped_workflows, values_not_offered)
+
+pytestmark = pytest.mark.host
+WORKFLOWS = shipped_workflows()
+IDS = [os.path.basename(p)[:-len(".json")] for p in WORKFLOWS]
+SHIPPED = {"streamingt2v_text_to_video", "streamingt2v_extend_your_video", "streamingt2v_prompt_travel", "streamingt2v_low_vram"}
+NOTE_TYPES = ("Note", "MarkdownNote")
+
+
+@pytest.fixture(scope="module")
+def info(host, models_dir) -> dict:
+    """The host's node definitions once the test files are in place (combo options list the files)."""
+    write_complete_streamingt2v(models_dir)
+    write_start_media(host.folder_paths.get_input_directory())
+    return object_info(host.nodes)
+
+
+def write_start_media(folder: str) -> None:
+    """A short clip and an image in ComfyUI's input folder, where Load Video and Load Image find uploads."""
+    import av
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    width, height = TEST_VIDEO_SIZE
+    with av.open(os.path.join(folder, TEST_VIDEO), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(TEST_VIDEO_FRAMES):
+            pixels = np.full((height, width, 3), 20 * i, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    Image.new("RGB", TEST_VIDEO_SIZE, (40, 90, 160)).save(os.path.join(folder, TEST_IMAGE))
+
+
+def by_class(prompt: dict, class_type: str) -> dict:
+    return {i: n for i, n in prompt.items() if n["class_type"] == class_type}
+
+
+def test_the_four_workflows_are_shipped():
+    assert SHIPPED <= set(IDS)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_matches_the_hosts_nodes_and_explains_itself(path, info):
+    """Strict conversion: every node type exists and its saved widgets fit its current inputs."""
+    workflow = load(path)
+    prompt = ui_to_api(workflow, info)
+    assert by_class(prompt, "STV_Extend") or by_class(prompt, "STV_ExtendAdvanced")
+    notes = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] in NOTE_TYPES]
+    assert notes and all(word in "".join(notes) for word in ("models/streamingt2v", "streaming_t2v.ckpt", "## Change"))
+    assert {"version", "links", "groups", "extra"} <= set(workflow) and workflow["groups"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_shipped_settings_are_the_papers(path, info):
+    prompt = ui_to_api(load(path), info)
+    for node in by_class(prompt, "STV_Extend").values():
+        inputs = node["inputs"]
+        assert (inputs["steps"], inputs["cfg"], inputs["sampler_name"], inputs["scheduler"]) == (50, 7.5, "euler_ancestral", "streamingt2v_ddim")
+        assert inputs["noise_mode"] == "fresh per chunk (official)" and inputs["output_frames"] == "last chunk"
+        loader = inputs["model"][0]
+        assert prompt[loader]["class_type"] == "STV_LoadStreamingT2V"
+        assert [inputs[k] for k in ("model", "vae", "clip_vision", "streamingt2v")] == [[loader, 0], [loader, 2], [loader, 3], [loader, 4]]
+    for node in by_class(prompt, "KSampler").values():
+        assert (node["inputs"]["steps"], node["inputs"]["cfg"], node["inputs"]["sampler_name"]) == (50, 9, "dpmpp_2m")
+    for node in list(by_class(prompt, "STV_EmptyVideoLatent").values()) + list(by_class(prompt, "ImageScale").values()):
+        assert (node["inputs"]["width"], node["inputs"]["height"]) == (256, 256)
+    for node in by_class(prompt, "STV_EmptyVideoLatent").values():
+        assert node["inputs"]["frames"] == 16
+
+
+def test_text_to_long_video_makes_1200_frames(info):
+    prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_text_to_video")]), info)
+    ((_, extend),) = by_class(prompt, "STV_Extend").items()
+    assert 16 + extend["inputs"]["frames_to_add"] == 1200
+    assert prompt[extend["inputs"]["positive"][0]]["inputs"]["clip"][0] == extend["inputs"]["model"][0]  # the checkpoint's CLIP
+
+
+def test_low_vram_loads_fp16(info):
+    prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_low_vram")]), info)
+    loaders = {**by_class(prompt, "STV_LoadStreamingT2V"), **by_class(prompt, "STV_LoadModelScopeT2V")}
+    assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp16"}
+
+
+def test_prompt_travel_encodes_its_schedule_with_the_clip(info):
+    prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_prompt_travel")]), info)
+    ((_, extend),) = by_class(prompt, "STV_Extend").items()
+    assert len(extend["inputs"]["prompt_schedule"].strip().splitlines()) == 3
+    assert prompt[extend["inputs"]["clip"][0]]["class_type"] == "STV_LoadStreamingT2V"
+
+
+def test_a_changed_node_fails_the_workflows_that_use_it(info):
+    """What a rename or a new input without updating workflows/ looks like: the conversion above refuses it."""
+    workflow = load(WORKFLOWS[IDS.index("streamingt2v_text_to_video")])
+    grown = json.loads(json.dumps(info))
+    grown["STV_Extend"]["input"]["required"]["fps"] = ["FLOAT", {"default": 8.0}]
+    grown["STV_Extend"]["input_order"]["required"].append("fps")
+    with pytest.raises(WorkflowError, match=r"Node \d+ \(STV_Extend\): 14 widget values saved but the node has 15"):
+        ui_to_api(workflow, grown)
+    renamed = {k: v for k, v in info.items() if k != "STV_Extend"}
+    with pytest.raises(WorkflowError, match="node type 'STV_Extend' is not installed"):
+        ui_to_api(workflow, renamed)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_browser_edits_queue_the_same_prompt(path, info):
+    """A Reroute, a bypassed node and a Primitive-driven seed change nothing that reaches the server."""
+    workflow = load(path)
+    layouts = {t: node_layout(info[t]) for t in {n["type"] for n in workflow["nodes"]} if t in info}
+    assert ui_to_api(edited_like_a_user(workflow, layouts), info) == ui_to_api(workflow, info)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_runs_on_tiny_models(path, host, info):
+    prompt = for_tests(ui_to_api(load(path), info))
+    assert not values_not_offered(prompt, info)
+    outputs = host.run(prompt)
+    extends = by_class(prompt, "STV_Extend")
+    for extend_id, extend in extends.items():
+        (preview_id,) = [i for i, n in prompt.items() if n["inputs"].get("source") == [extend_id, 1]]
+        (video,) = outputs[preview_id]["text"]
+        manifest = json.load(open(video[:-len(".mp4")] + ".json"))
+        start = TEST_VIDEO_FRAMES if by_class(prompt, "LoadVideo") else 16
+        assert manifest["status"] == "complete" and manifest["start_frames"] == start
+        assert video_frames(video) == (start + FRAMES_TO_ADD, WIDTH, HEIGHT)
+        schedule = extend["inputs"].get("prompt_schedule", "")
+        if schedule:
+            entries = [line.split(":", 1)[1].strip() for line in schedule.strip().splitlines()]
+            assert [c["prompt"] for c in manifest["chunk_log"]] == entries[:len(manifest["chunk_log"])]
+            assert len(set(entries[:len(manifest["chunk_log"])])) > 1
+    newest = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage" and n["inputs"]["images"][0] in extends]
+    assert newest and all(len(outputs[i]["images"]) == 8 for i in newest)  # output_frames "last chunk": the newest 8
