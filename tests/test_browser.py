@@ -1,0 +1,128 @@
+"""The shipped workflows in the real ComfyUI frontend, rendered by headless Chromium: each opens without missing
+nodes or widget errors, and the prompt the frontend would queue is exactly what our converter produces.
+
+Needs Debian's Chromium (`apt-get install -y chromium`) and the pip package playwright (never `playwright install`:
+it drives the system browser). Screenshots go to $STV_ARTIFACTS (default: a pytest temporary folder).
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+import requests
+
+from comfy_server import running_server
+from host import PACK_NAME, make_base_directory
+from st2v_modules.workflow_api import node_layout, ui_to_api
+from ui_workflow import edited_like_a_user
+from workflow_cases import load, shipped_workflows
+
+pytestmark = [pytest.mark.host, pytest.mark.server]
+CHROMIUM = os.environ.get("STV_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 2200, "height": 1300}  # the view the workflows were saved with
+SETTINGS = {"Comfy.TutorialCompleted": True,  # no template browser on first start
+            "Comfy.Minimap.Visible": False, "LiteGraph.Canvas.MinFontSizeForLOD": 1}  # readable screenshots
+APP_READY = "window.app && app.graph && window.LiteGraph && Object.keys(LiteGraph.registered_node_types).length > 100"
+WORKFLOWS = shipped_workflows()
+IDS = [os.path.basename(p)[:-len(".json")] for p in WORKFLOWS]
+
+OPEN_WORKFLOW = """async (wf) => {
+    document.querySelectorAll('.p-toast-message').forEach((e) => e.remove());
+    await app.loadGraphData(wf);
+    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    const { workflow, output } = await app.graphToPrompt();
+    return JSON.stringify({
+        missing: wf.nodes.map((n) => n.type).filter((t) => !(t in LiteGraph.registered_node_types)),
+        broken: app.graph.nodes.filter((n) => n.has_errors).map((n) => n.id),
+        dialogs: [...document.querySelectorAll('.p-dialog')].map((d) => d.innerText.slice(0, 400)),
+        toasts: [...document.querySelectorAll('.p-toast-message')].map((d) => d.innerText.slice(0, 400)),
+        workflow, output,
+    });
+}"""
+
+
+def missing_browser_reason() -> str | None:
+    if not os.path.isfile(CHROMIUM):
+        return f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set STV_CHROMIUM)"
+    for package, purpose in (("playwright", "drives Chromium"), ("comfyui_frontend_package", "is the ComfyUI frontend")):
+        if importlib.util.find_spec(package) is None:
+            return f"pip package {package} ({purpose}) is not installed: pip install -r requirements-test.txt"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(comfyui_path):
+    """main.py serving the real frontend, with this pack in custom_nodes."""
+    base = make_base_directory()
+    with running_server(comfyui_path, base) as url:
+        for key, value in SETTINGS.items():
+            requests.post(f"{url}/settings/{key}", json=value, timeout=10).raise_for_status()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> str:
+    folder = os.environ.get("STV_ARTIFACTS") or str(tmp_path_factory.mktemp("browser_artifacts"))
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    reason = missing_browser_reason()
+    if reason:
+        if os.environ.get("STV_REQUIRE_HOST"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium_profile")), executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            headless=True, viewport=VIEWPORT)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(error.stack))
+        page.goto(server, wait_until="load")
+        page.wait_for_function(APP_READY, timeout=120_000)
+        yield page
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def object_info(server) -> dict:
+    return requests.get(f"{server}/object_info", timeout=60).json()
+
+
+def test_the_host_lists_the_workflows_as_templates(server):
+    """The frontend's template browser shows a pack's workflows/ folder (app/custom_node_manager.py)."""
+    listed = requests.get(f"{server}/api/workflow_templates", timeout=10).json()
+    assert sorted(listed[PACK_NAME]) == sorted(IDS)
+    for path, name in zip(WORKFLOWS, IDS):
+        served = requests.get(f"{server}/api/workflow_templates/{PACK_NAME}/{name}.json", timeout=10)
+        assert served.status_code == 200 and served.json() == load(path)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_opens_cleanly_and_queues_what_the_converter_makes(path, page, object_info, artifacts):
+    workflow = load(path)
+    page.errors.clear()  # the frontend's own start-up errors are not the workflow's
+    opened = json.loads(page.evaluate(OPEN_WORKFLOW, workflow))
+    page.screenshot(path=os.path.join(artifacts, os.path.basename(path)[:-len(".json")] + ".png"))
+    assert opened["missing"] == [] and opened["broken"] == [], "node types the frontend does not know"
+    assert opened["dialogs"] == [] and opened["toasts"] == [], "the frontend complained while loading"
+    assert page.errors == [], "script errors while loading"
+    saved = {n["id"]: n.get("widgets_values") for n in workflow["nodes"]}
+    assert {n["id"]: n.get("widgets_values") for n in opened["workflow"]["nodes"]} == saved, "widget values moved on load"
+    assert opened["output"] == ui_to_api(workflow, object_info)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_reroute_bypass_and_primitive_convert_as_the_frontend_does(path, page, object_info):
+    workflow = load(path)
+    layouts = {t: node_layout(object_info[t]) for t in {n["type"] for n in workflow["nodes"]} if t in object_info}
+    edited = edited_like_a_user(workflow, layouts)
+    opened = json.loads(page.evaluate(OPEN_WORKFLOW, edited))
+    assert opened["missing"] == [] and opened["dialogs"] == [] and opened["toasts"] == []
+    assert opened["output"] == ui_to_api(edited, object_info)
