@@ -73,3 +73,19 @@ def test_problems_before_the_run_exit_2(workflow_file):
     unreachable = runner(workflow_file, "--url", closed_port)
     assert unreachable.returncode == 2 and f"cannot reach ComfyUI at {closed_port}" in unreachable.stderr
 
+
+def test_shipped_workflow_by_name_with_overrides(server, models_dir):
+    from fake_models import DIFFUSERS_UNET
+    from official_checkpoint import write_complete_streamingt2v
+    url, _, _ = server
+    ckpt = write_complete_streamingt2v(models_dir)  # a StreamingT2V file with its own CLIP, VAE and image encoder
+    result = runner("streamingt2v_text_to_video", "--url", url, "--prompt", "a red kite over dunes", "--seed", "4",
+                    "--frames", "24", "--set", f"STV_LoadModelScopeT2V.unet_name={DIFFUSERS_UNET}",
+                    "--set", f"STV_LoadStreamingT2V.ckpt_name={ckpt}", "--set", "STV_EmptyVideoLatent.width=64",
+                    "--set", "STV_EmptyVideoLatent.height=48", "--set", "KSampler.steps=1",
+                    "--set", "STV_Extend.steps=1", "--set", "STV_Extend.filename_prefix=runner/shipped")
+    assert result.returncode == 0, result.stderr
+    assert "set 10 (StreamingT2V Extend).frames_to_add = 8" in result.stderr  # 24 frames = the 16-frame first chunk + 8
+    assert "set 4 (Prompt).text = 'a red kite over dunes'" in result.stderr
+    (path,) = result.stdout.split()  # the path the workflow's Video file node shows
+    assert os.path.basename(path).startswith("shipped") and video_frames(path) == (24, 64, 48)
