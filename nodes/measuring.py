@@ -7,8 +7,8 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..st2v_modules.metrics import (OFFICIAL_COEFF, OFFICIAL_SIZE, RAFT_FILE, RaftFlow, check_flow_size, drift_plot,
-                                    load_raft, measure_video, to_json)
+from ..st2v_modules.metrics import (OFFICIAL_COEFF, OFFICIAL_SIZE, RAFT_FILE, RaftFlow, check_flow_size, check_video,
+                                    drift_plot, load_raft, measure_video, to_json)
 from . import paths
 
 NO_FLOW = "none (skip MAWE)"
@@ -56,12 +56,14 @@ class VideoMetrics(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, flow_weights: str, mawe_size: int) -> bool | str:
-        if flow_weights != NO_FLOW and flow_weights not in paths.model_files(paths.FLOW_FOLDER):
+    def validate_inputs(cls, flow_weights: str | None = None, mawe_size: int | None = None) -> bool | str:
+        """Refuse before anything runs (values wired from other nodes arrive as None here and are checked later)."""
+        if flow_weights is not None and flow_weights != NO_FLOW and flow_weights not in paths.model_files(paths.FLOW_FOLDER):
             return (f"flow_weights: {paths.missing_file_message(flow_weights, paths.FLOW_FOLDER)} The file is torchvision's "
                     f"{RAFT_FILE} (Download Models: raft_large), or choose '{NO_FLOW}'.")
         try:
-            check_flow_size(mawe_size, "mawe_size")
+            if mawe_size is not None:
+                check_flow_size(mawe_size, "mawe_size")
         except ValueError as error:
             return str(error)
         return True
@@ -69,10 +71,12 @@ class VideoMetrics(io.ComfyNode):
     @classmethod
     def execute(cls, images: torch.Tensor, flow_weights: str, mawe_size: int, mawe_coeff: float, clip_vision=None,
                 prompt: str = "", clip=None) -> io.NodeOutput:
+        check_video(images)
         text_embed = prompt_embedding(clip, prompt or "", clip_vision)
         image_embeds = frame_embeddings(clip_vision, images) if clip_vision is not None else None
         flow = None
         if flow_weights != NO_FLOW:
+            check_flow_size(mawe_size, "mawe_size")
             device = comfy.model_management.get_torch_device()
             flow = RaftFlow(load_raft(paths.model_path(flow_weights, paths.FLOW_FOLDER), device), device)
         bar = comfy.utils.ProgressBar(max(len(images) - 1, 1))

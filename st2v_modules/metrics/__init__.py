@@ -4,7 +4,7 @@
 """
 from .mawe import OFFICIAL_COEFF, OFFICIAL_SIZE, MaweResult, mawe
 from .optical_flow import RAFT_FILE, RAFT_URL, RaftFlow, check_flow_size, load_raft
-from .report import drift_plot, measure_video, to_json
+from .report import check_video, drift_plot, measure_video, to_json
 
 __all__ = ["OFFICIAL_COEFF", "OFFICIAL_SIZE", "MaweResult", "mawe", "RAFT_FILE", "RAFT_URL", "RaftFlow", "check_flow_size",
-           "load_raft", "drift_plot", "measure_video", "to_json"]
+           "load_raft", "check_video", "drift_plot", "measure_video", "to_json"]

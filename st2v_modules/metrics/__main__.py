@@ -15,7 +15,7 @@ from PIL import Image
 from ..video_writer import read_video
 from .mawe import OFFICIAL_COEFF, OFFICIAL_SIZE
 from .optical_flow import RAFT_FILE, RaftFlow, check_flow_size, load_raft
-from .report import drift_plot, measure_video, to_json
+from .report import check_video, drift_plot, measure_video, to_json
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +44,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def score(args: argparse.Namespace) -> dict:
     frames = read_video(args.video, args.max_frames)
+    name = os.path.basename(args.video)
+    check_video(frames, name)
     flow = None
     if args.raft_weights:
         check_flow_size(args.size, "--size")
@@ -54,7 +56,7 @@ def score(args: argparse.Namespace) -> dict:
         clip = TransformersClip(args.clip_model, args.device)
         image_embeds = clip.image_embeds(frames)
         text_embed = clip.text_embed(args.prompt) if args.prompt else None
-    return measure_video(frames, flow, args.size, args.coeff, image_embeds, text_embed, name=os.path.basename(args.video),
+    return measure_video(frames, flow, args.size, args.coeff, image_embeds, text_embed, name=name,
                          progress=lambda done, total: print(f"MAWE: pair {done}/{total}", file=sys.stderr))
 
 

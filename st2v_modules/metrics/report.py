@@ -29,7 +29,7 @@ def measure_video(frames: Frames, flow: FlowFunction | None = None, size: int = 
 
     Keys: the summary (frames, width, height, mawe, warp_error, motion, clip_text_score, notes), `chunks` (one list per
     curve, one value per chunk), `drift` (last chunk minus first), then the raw per-pair and per-frame values."""
-    check_frames(frames, minimum=MINIMUM_FRAMES, purpose="the metrics compare frames over time", name=name)
+    check_video(frames, name)
     if image_embeds is not None and len(image_embeds) != len(frames):
         raise ValueError(f"{len(image_embeds)} image embeddings for {len(frames)} frames; pass one per frame.")
     spans = drift.chunk_spans(len(frames))
@@ -59,6 +59,11 @@ def measure_video(frames: Frames, flow: FlowFunction | None = None, size: int = 
         notes.append(TEXT_NOTE)
     curves = {k: v for k, v in chunks.items() if k not in SPAN_KEYS}
     return {**summary, "notes": notes, "chunks": chunks, "drift": {k: v[-1] - v[0] for k, v in curves.items()}, **details}
+
+
+def check_video(frames: Frames, name: str = "images") -> None:
+    """At least 2 frames of one size; cheap, so callers can refuse before loading any model."""
+    check_frames(frames, minimum=MINIMUM_FRAMES, purpose="the metrics compare frames over time", name=name)
 
 
 def mawe_notes(result: MaweResult) -> list[str]:
