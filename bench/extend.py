@@ -14,10 +14,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
-SIZE = 256
+from tiny_extend import SIZE, boot_host, extend_request, load_tiny, write_tiny_models
+
 MODEL_TIMERS = ("unet", "vae", "conditioner", "clip_vision")
 
 
@@ -27,23 +25,8 @@ def high_water_bytes() -> int:
 
 def measure(frames: int, models_dir: str, steps: int) -> dict:
     import torch
-    import host as test_host
-    base = test_host.make_base_directory()
-    os.rmdir(os.path.join(base, "models"))
-    os.symlink(models_dir, os.path.join(base, "models"))
-    h = test_host.Host(test_host.find_comfyui(), base)
-    import comfy.clip_vision
-    import comfy.samplers
-    import comfy.sd
-    import comfy.taesd.taesd
-    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_like_shapes
-    engine = h.pack_module("nodes.extend_engine")
-    model, _, _, _, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(
-        os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT), STREAMINGT2V_CKPT)
-    clip_vision = comfy.clip_vision.load(os.path.join(models_dir, "clip_vision", CLIP_VISION))
-    decoder = {"taesd_decoder." + k: v.float() for k, v in random_like_shapes(
-        {k: v.shape for k, v in comfy.taesd.taesd.TAESD().taesd_decoder.state_dict().items()}, seed=4, std=0.1).items()}
-    vae = comfy.sd.VAE(sd=decoder)
+    pieces = load_tiny(boot_host(models_dir), models_dir)
+    stv, clip_vision, vae = pieces.streamingt2v, pieces.clip_vision, pieces.vae
 
     timers = {"unet": 0.0, "vae": 0.0, "conditioner": 0.0, "clip_vision": 0.0}
 
@@ -55,23 +38,18 @@ def measure(frames: int, models_dir: str, steps: int) -> dict:
             return out
         return run
 
-    model = model.clone()
+    model = pieces.model = pieces.model.clone()
     model.set_model_unet_function_wrapper(lambda apply, args: timed("unet", apply)(args["input"], args["timestep"], **args["c"]))
     vae.decode = timed("vae", vae.decode)
     stv.conditioner.frame_features = timed("conditioner", stv.conditioner.frame_features)
     stv.conditioner.image_tokens = timed("conditioner", stv.conditioner.image_tokens)
     clip_vision.encode_image = timed("clip_vision", clip_vision.encode_image)
-    context = [[torch.zeros(1, 77, 1024), {}]]
     start_frames = torch.rand(16, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0))
-    sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), engine.official_ddim_sigmas(model, steps),
-                               7.5, engine.seeded_noise(33, shared=False), official_ddim=True)
-    request = engine.Request(model=model, streamingt2v=stv, positive=context, negative=context, clip_vision=clip_vision, vae=vae,
-                             start=start_frames, frames_to_add=frames - 16, sampling=sampling, filename_prefix="bench/extend",
-                             output_frames="last chunk", seed=33)
+    request = extend_request(pieces, start_frames, frames, steps, output_frames="last chunk", prefix="bench/extend")
     rss_start = high_water_bytes()
     start = time.perf_counter()
     with torch.inference_mode():
-        _, path = engine.extend(request)
+        _, path = pieces.engine.extend(request)
     total = time.perf_counter() - start
     return {"frames": frames, "seconds": total, "peak_rss": high_water_bytes(), "rss_before_run": rss_start, **timers,
             "video_bytes": os.path.getsize(path)}
@@ -87,10 +65,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.models, args.steps)))
         return
-    from fake_models import write_streamingt2v_files
     with tempfile.TemporaryDirectory() as models:
-        os.makedirs(os.path.join(models, "streamingt2v"))
-        write_streamingt2v_files(models)
+        write_tiny_models(models)
         results = []
         for frames in args.frames:
             out = subprocess.run([sys.executable, __file__, "--child", str(frames), "--models", models, "--steps", str(args.steps)], check=True,

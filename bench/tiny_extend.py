@@ -1,0 +1,73 @@
+"""What the extend benchmarks share: ComfyUI booted in this process on a models folder, the StreamingT2V pieces
+(the tiny official-layout fixture weights with a random TAESD VAE and ViT-H image encoder, or a real checkpoint),
+and an extend request on the official sampler settings."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
+SIZE = 256  # the official frame size
+
+
+def write_tiny_models(models_dir: str) -> None:
+    from fake_models import write_streamingt2v_files
+    os.makedirs(os.path.join(models_dir, "streamingt2v"), exist_ok=True)
+    write_streamingt2v_files(models_dir)
+
+
+def boot_host(models_dir: str):
+    """ComfyUI in library mode (COMFYUI_PATH) whose models folder is `models_dir`."""
+    import host as test_host
+    base = test_host.make_base_directory()
+    os.rmdir(os.path.join(base, "models"))
+    os.symlink(models_dir, os.path.join(base, "models"))
+    return test_host.Host(test_host.find_comfyui(), base)
+
+
+@dataclass
+class Pieces:
+    engine: object  # the pack's nodes.extend_engine as the host imported it
+    model: object
+    streamingt2v: object
+    clip_vision: object
+    vae: object
+    clip: object = None  # the checkpoint's text encoder; None for the tiny weights
+
+
+def load_tiny(h, models_dir: str) -> Pieces:
+    import comfy.clip_vision
+    import comfy.sd
+    import comfy.taesd.taesd
+    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_like_shapes
+    model, _, _, _, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(
+        os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT), STREAMINGT2V_CKPT)
+    clip_vision = comfy.clip_vision.load(os.path.join(models_dir, "clip_vision", CLIP_VISION))
+    decoder = {"taesd_decoder." + k: v.float() for k, v in random_like_shapes(
+        {k: v.shape for k, v in comfy.taesd.taesd.TAESD().taesd_decoder.state_dict().items()}, seed=4, std=0.1).items()}
+    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, comfy.sd.VAE(sd=decoder))
+
+
+def load_checkpoint(h, path: str) -> Pieces:
+    """The official streaming_t2v.ckpt (or its converted .safetensors): every piece comes from the one file."""
+    model, clip, vae, clip_vision, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(path, os.path.basename(path))
+    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, vae, clip)
+
+
+def extend_request(pieces: Pieces, start, total_frames: int, steps: int, output_frames: str, prefix: str,
+                   positive: list | None = None, negative: list | None = None, seed: int = 33):
+    """An extend from `start` to `total_frames` frames on the official sampling (DDIM eta 1, cfg 7.5, fresh noise
+    per chunk); the prompts default to a zero text embedding."""
+    import comfy.samplers
+    import torch
+    engine = pieces.engine
+    zero = [[torch.zeros(1, 77, 1024), {}]]
+    sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), engine.official_ddim_sigmas(pieces.model, steps),
+                               7.5, engine.seeded_noise(seed, shared=False), official_ddim=True)
+    return engine.Request(model=pieces.model, streamingt2v=pieces.streamingt2v, positive=positive or zero,
+                          negative=negative or zero, clip_vision=pieces.clip_vision, vae=pieces.vae, start=start,
+                          frames_to_add=total_frames - len(start), sampling=sampling, filename_prefix=prefix,
+                          output_frames=output_frames, seed=seed)
