@@ -36,7 +36,7 @@ class LoadEnhancer(io.ComfyNode):
                 io.Combo.Input("unet_name", options=paths.model_files(),
                                tooltip="non_ema_0035000.pth from damo/Video-to-Video (MS-Vid2Vid-XL) in models/streamingt2v, "
                                        "or a .safetensors of it."),
-                io.Combo.Input("vae_name", options=[NO_VAE] + paths.model_files(), default=NO_VAE, optional=True,
+                io.Combo.Input("vae_name", options=[NO_VAE] + paths.model_files(), default=NO_VAE,
                                tooltip="Optional: the enhancer's v2-1_512-ema-pruned.ckpt (its VAE is read out of it) or any "
                                        "SD VAE file. 'none': wire a VAE from elsewhere (Load StreamingT2V's works)."),
                 weight_dtype_input(),
@@ -46,7 +46,7 @@ class LoadEnhancer(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, unet_name: str, weight_dtype: str, vae_name: str = NO_VAE) -> io.NodeOutput:
+    def execute(cls, unet_name: str, vae_name: str, weight_dtype: str) -> io.NodeOutput:
         vae = None if vae_name == NO_VAE else load_vae(paths.model_path(vae_name))
         return io.NodeOutput(load_enhancer(paths.model_path(unet_name), weight_dtype), vae)
 

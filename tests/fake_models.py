@@ -20,6 +20,7 @@ VAE = "modelscope_vae.safetensors"
 STREAMINGT2V_CKPT = "streaming_t2v_tiny.ckpt"
 CLIP_VISION = "open_clip_vit_h14.safetensors"
 ENHANCER = "ms_vid2vid_tiny.safetensors"
+ENHANCER_VAE = "enhancer_sd_vae.safetensors"
 NOT_A_UNET = "not_a_unet.safetensors"
 TRUNCATED = "truncated_unet.safetensors"
 
@@ -70,7 +71,8 @@ def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> No
         head = f.read(4096)
     with open(os.path.join(t2v, TRUNCATED), "wb") as f:
         f.write(head)
-    for folder, name, shapes, seed in [("text_encoders", TEXT_ENCODER, text_encoder_shapes(), 1), ("vae", VAE, vae_shapes(), 2)]:
+    for folder, name, shapes, seed in [("text_encoders", TEXT_ENCODER, text_encoder_shapes(), 1), ("vae", VAE, vae_shapes(), 2),
+                                       ("streamingt2v", ENHANCER_VAE, vae_shapes(), 5)]:
         os.makedirs(os.path.join(models_dir, folder), exist_ok=True)
         save_file(random_like_shapes(shapes, seed), os.path.join(models_dir, folder, name))
     write_streamingt2v_files(models_dir)

@@ -10,7 +10,8 @@ from host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
 OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_Extend",
-             "STV_ExtendAdvanced", "STV_EmptyVideoLatent"}
+             "STV_ExtendAdvanced", "STV_EmptyVideoLatent", "STV_DownloadModels", "STV_LoadEnhancer", "STV_Enhance",
+             "STV_EnhanceAdvanced", "STV_EnhanceSigmas", "STV_VideoMetrics"}
 
 
 def saved_video(host, outputs: dict) -> str:
