@@ -7,6 +7,8 @@ import pytest
 
 from graphs import video_frames
 from official_checkpoint import write_complete_streamingt2v
+from st2v_modules.blending import fitting_length
+from st2v_modules.chunks import NEW_FRAMES_PER_CHUNK
 from st2v_modules.workflow_api import WorkflowError, node_layout, ui_to_api
 from ui_workflow import edited_like_a_user
 from workflow_cases import (FRAMES_TO_ADD, HEIGHT, TEST_IMAGE, TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE, WIDTH,
@@ -43,6 +45,12 @@ def write_start_media(folder: str) -> None:
     Image.new("RGB", TEST_VIDEO_SIZE, (40, 90, 160)).save(os.path.join(folder, TEST_IMAGE))
 
 
+def newest_video(host, filename_prefix: str) -> str:
+    folder, name = os.path.split(os.path.join(host.folder_paths.get_output_directory(), filename_prefix))
+    videos = [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(name + "_") and f.endswith(".mp4")]
+    return max(videos, key=os.path.getmtime)
+
+
 def by_class(prompt: dict, class_type: str) -> dict:
     return {i: n for i, n in prompt.items() if n["class_type"] == class_type}
 
@@ -68,7 +76,7 @@ def test_shipped_settings_are_the_papers(path, info):
     for node in by_class(prompt, "STV_Extend").values():
         inputs = node["inputs"]
         assert (inputs["steps"], inputs["cfg"], inputs["sampler_name"], inputs["scheduler"]) == (50, 7.5, "euler_ancestral", "streamingt2v_ddim")
-        assert inputs["noise_mode"] == "fresh per chunk (official)" and inputs["output_frames"] == "last chunk"
+        assert inputs["noise_mode"] == "fresh per chunk (official)"
         loader = inputs["model"][0]
         assert prompt[loader]["class_type"] == "STV_LoadStreamingT2V"
         assert [inputs[k] for k in ("model", "vae", "clip_vision", "streamingt2v")] == [[loader, 0], [loader, 2], [loader, 3], [loader, 4]]
@@ -84,13 +92,27 @@ def test_text_to_long_video_makes_1200_frames(info):
     prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_text_to_video")]), info)
     ((_, extend),) = by_class(prompt, "STV_Extend").items()
     assert 16 + extend["inputs"]["frames_to_add"] == 1200
+    assert extend["inputs"]["output_frames"] == "last chunk"  # flat memory: the file has every frame
     assert prompt[extend["inputs"]["positive"][0]]["inputs"]["clip"][0] == extend["inputs"]["model"][0]  # the checkpoint's CLIP
+
+
+def test_the_enhanced_workflow_feeds_every_frame_to_the_official_enhancer(info):
+    prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_text_to_video_enhanced")]), info)
+    ((_, extend),) = by_class(prompt, "STV_Extend").items()
+    ((_, enhance),) = by_class(prompt, "STV_Enhance").items()
+    assert 16 + extend["inputs"]["frames_to_add"] == 1200 and extend["inputs"]["output_frames"] == "all"
+    inputs = enhance["inputs"]
+    assert (inputs["steps"], inputs["strength"], inputs["cfg"], inputs["guidance_rescale"], inputs["sampler_name"]) == (30, 0.6, 7.5, 0.2, "dpmpp_2m_sde")
+    assert (inputs["width"], inputs["height"], inputs["fit"], inputs["chunk_frames"], inputs["overlap_frames"]) == (1280, 720, "pad (official)", 24, 8)
+    assert prompt[inputs["positive"][0]]["inputs"]["text"].endswith(", ")  # the official caption: prompt + ", "
+    assert prompt[inputs["model"][0]]["class_type"] == "STV_LoadEnhancer" and inputs["vae"] == [inputs["model"][0], 1]
 
 
 def test_low_vram_loads_fp16(info):
     prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_low_vram")]), info)
     loaders = {**by_class(prompt, "STV_LoadStreamingT2V"), **by_class(prompt, "STV_LoadModelScopeT2V")}
     assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp16"}
+    assert {n["inputs"]["output_frames"] for n in by_class(prompt, "STV_Extend").values()} == {"last chunk"}
 
 
 def test_prompt_travel_encodes_its_schedule_with_the_clip(info):
@@ -128,8 +150,9 @@ def test_workflow_runs_on_tiny_models(path, host, info):
     outputs = host.run(prompt)
     extends = by_class(prompt, "STV_Extend")
     for extend_id, extend in extends.items():
-        (preview_id,) = [i for i, n in prompt.items() if n["inputs"].get("source") == [extend_id, 1]]
-        (video,) = outputs[preview_id]["text"]
+        video = newest_video(host, extend["inputs"]["filename_prefix"])
+        for shown in [i for i, n in prompt.items() if n["inputs"].get("source") == [extend_id, 1]]:
+            assert list(outputs[shown]["text"]) == [video]  # Preview Any on video_path shows the file
         manifest = json.load(open(video[:-len(".mp4")] + ".json"))
         start = TEST_VIDEO_FRAMES if by_class(prompt, "LoadVideo") else 16
         assert manifest["status"] == "complete" and manifest["start_frames"] == start
@@ -139,5 +162,10 @@ def test_workflow_runs_on_tiny_models(path, host, info):
             entries = [line.split(":", 1)[1].strip() for line in schedule.strip().splitlines()]
             assert [c["prompt"] for c in manifest["chunk_log"]] == entries[:len(manifest["chunk_log"])]
             assert len(set(entries[:len(manifest["chunk_log"])])) > 1
-    newest = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage" and n["inputs"]["images"][0] in extends]
-    assert newest and all(len(outputs[i]["images"]) == 8 for i in newest)  # output_frames "last chunk": the newest 8
+        held = NEW_FRAMES_PER_CHUNK if extend["inputs"]["output_frames"] == "last chunk" else start + FRAMES_TO_ADD
+        previews = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage" and n["inputs"]["images"] == [extend_id, 0]]
+        assert all(len(outputs[i]["images"]) == held for i in previews)
+    for enhance in by_class(prompt, "STV_Enhance").values():
+        video = newest_video(host, enhance["inputs"]["filename_prefix"])
+        frames = fitting_length(16 + FRAMES_TO_ADD)  # the official trim to whole 24/8 chunks
+        assert video_frames(video) == (frames, enhance["inputs"]["width"], enhance["inputs"]["height"])

@@ -8,7 +8,7 @@ import os
 import re
 from typing import Any, Callable
 
-from fake_models import CLIP_VISION, DIFFUSERS_UNET, TEXT_ENCODER, VAE
+from fake_models import CLIP_VISION, DIFFUSERS_UNET, ENHANCER, ENHANCER_VAE, TEXT_ENCODER, VAE
 from official_checkpoint import COMPLETE_STREAMINGT2V
 from st2v_modules.chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
 
@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS_DIR = os.path.join(REPO, "workflows")
 TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE = "stv_test_clip.mp4", 12, (80, 60)
 TEST_IMAGE = "stv_test_image.png"
-WIDTH, HEIGHT = 48, 32
+WIDTH, HEIGHT = 32, 16
 FRAMES_TO_ADD = 2 * NEW_FRAMES_PER_CHUNK
 TEST_PROMPT = "a test prompt"
 
@@ -25,6 +25,8 @@ MODEL_FILES: dict[tuple[str, str], str] = {
     ("STV_LoadModelScopeT2V", "unet_name"): DIFFUSERS_UNET,
     ("STV_LoadStreamingT2V", "ckpt_name"): COMPLETE_STREAMINGT2V,
     ("STV_ConvertStreamingT2V", "ckpt_name"): COMPLETE_STREAMINGT2V,
+    ("STV_LoadEnhancer", "unet_name"): ENHANCER,
+    ("STV_LoadEnhancer", "vae_name"): ENHANCER_VAE,
     ("CLIPLoader", "clip_name"): TEXT_ENCODER,
     ("VAELoader", "vae_name"): VAE,
     ("CLIPVisionLoader", "clip_name"): CLIP_VISION,
@@ -55,6 +57,9 @@ SHRINK: dict[tuple[str, str], Any | Callable[[Any], Any]] = {
     ("STV_Extend", "steps"): 1,
     ("STV_Extend", "frames_to_add"): FRAMES_TO_ADD,
     ("STV_Extend", "prompt_schedule"): one_chunk_per_entry,
+    ("STV_Enhance", "steps"): 1,
+    ("STV_Enhance", "width"): 64,
+    ("STV_Enhance", "height"): 80,
 }
 
 
