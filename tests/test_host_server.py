@@ -1,27 +1,17 @@
 """The pack in a real ComfyUI server (`main.py --cpu` on 127.0.0.1), driven over HTTP as the browser does."""
+import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-import json
-
+from comfy_server import running_server
 from graphs import first_chunk_and_extend, text_to_video, video_frames
 from host import make_base_directory
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
-START_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,34 +24,13 @@ def server(comfyui_path, models_dir, tmp_path_factory):
     extra_paths.write_text(f"downloads:\n{folders}\n")
     web_root = work / "web"
     web_root.mkdir()
-    port = free_port()
-    command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", base,
-               "--database-url", "sqlite:///:memory:", "--disable-api-nodes", "--disable-auto-launch",
-               "--extra-model-paths-config", str(extra_paths), "--front-end-root", str(web_root)]
-    log = open(work / "server.log", "w")
-    process = subprocess.Popen(command, cwd=comfyui_path, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                requests.get(f"{url}/system_stats", timeout=2).raise_for_status()
-                break
-            except requests.RequestException:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"ComfyUI did not start:\n{(work / 'server.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield url, base, (work / "server.log")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with running_server(comfyui_path, base, "--extra-model-paths-config", str(extra_paths), "--front-end-root", str(web_root)) as url:
+        yield url, base, os.path.join(base, "server.log")
 
 
 def test_pack_imports_without_failure(server):
     _, _, log = server
-    text = log.read_text()
+    text = open(log).read()
     assert "ComfyUI-StreamingT2V" in text and "IMPORT FAILED" not in text
 
 
