@@ -78,13 +78,21 @@ def download_file(url: str, target: str, sha256: str | None = None, size_bytes: 
             break
         except _Interrupted as why:
             if attempt == attempts:
-                raise DownloadError(f"{url}: the connection kept breaking ({why}); {os.path.getsize(part):,} bytes are "
-                                    f"kept in {part} and the next try continues from there.") from None
+                raise DownloadError(_gave_up(url, part, str(why))) from None
             log.warning("%s: connection broken (%s); resuming (try %d of %d)", url, why, attempt + 1, attempts)
             time.sleep(retry_wait_s * attempt)
     _verify(part, digest, sha256, size_bytes, url)
     os.replace(part, target)
     return True
+
+
+def _gave_up(url: str, part: str, why: str) -> str:
+    """What to do after the last try: continue the kept bytes later, or reach the server another way."""
+    if os.path.exists(part):
+        return (f"{url}: the connection kept breaking ({why}); {os.path.getsize(part):,} bytes are kept in {part} "
+                f"and the next try continues from there.")
+    return (f"{url}: the server could not be reached ({why}); nothing was downloaded. Check the internet connection, "
+            f"set HF_ENDPOINT to a Hugging Face mirror, or download the file in a browser and put it at {part[:-5]}.")
 
 
 class _PartDigest:
@@ -214,6 +222,7 @@ class _TerminalProgress:
 
 
 def _list(models_dir: str) -> None:
+    print(f"models folder: {os.path.abspath(models_dir)}")
     for e in CATALOG:
         there = os.path.exists(target_path(e, os.path.join(models_dir, e.folder)))
         print(f"{e.name:28} {e.size:>9}  {'present' if there else 'missing':8} models/{e.folder}/{e.path}")

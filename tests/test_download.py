@@ -3,6 +3,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -99,6 +100,15 @@ def test_missing_file_is_a_clear_error_without_retries(server, tmp_path):
     with pytest.raises(dl.DownloadError, match="HTTP 404"):
         dl.download_file(server.url + "/nope.bin", str(tmp_path / "nope.bin"), retry_wait_s=0)
     assert len(server.requests) == 1
+
+
+def test_unreachable_server_says_nothing_was_downloaded_and_where_the_file_goes(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: every try is refused, no .part is ever made
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/model.bin"
+    with pytest.raises(dl.DownloadError, match="nothing was downloaded") as error:
+        dl.download_file(url, str(tmp_path / "model.bin"), attempts=2, retry_wait_s=0)
+    assert str(tmp_path / "model.bin") in str(error.value) and not os.listdir(tmp_path)
 
 
 def test_file_without_published_checksum_is_kept_with_a_warning(server, tmp_path, caplog):
