@@ -82,6 +82,23 @@ def output_inputs() -> list:
     ]
 
 
+def steps_input() -> io.Int.Input:
+    return io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps (official: 30).")
+
+
+def strength_input() -> io.Float.Input:
+    return io.Float.Input("strength", default=OFFICIAL_STRENGTH, min=0.01, max=0.99, step=0.01,
+                          tooltip="How far the video is re-noised: 0.6 = noise level 600 of 1000 (official).")
+
+
+def official_grid(model, steps: int, strength: float):
+    """The official trailing grid on a Load Enhancer MODEL's schedule."""
+    sampling = model.get_model_object("model_sampling")
+    if not hasattr(sampling, "vp_sigmas"):
+        raise ValueError("The official enhancer grid needs the MODEL of Load Enhancer (MS-Vid2Vid-XL's noise schedule).")
+    return official_sigmas(sampling.vp_sigmas.cpu(), steps, round(strength * TRAIN_TIMESTEPS))
+
+
 def rescale_input() -> io.Float.Input:
     return io.Float.Input("guidance_rescale", default=OFFICIAL_RESCALE, min=0.0, max=1.0, step=0.01,
                           tooltip="Pulls the guided prediction's spread back towards the prompt's, per chunk (official: 0.2).")
@@ -129,9 +146,8 @@ class StreamingT2VEnhance(EnhanceNode):
             inputs=common_inputs() + [
                 io.Int.Input("seed", default=666, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seeds the noise and the blending cuts (the official model seeds 666)."),
-                io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps (official: 30)."),
-                io.Float.Input("strength", default=OFFICIAL_STRENGTH, min=0.01, max=0.99, step=0.01,
-                               tooltip="How far the video is re-noised: 0.6 = noise level 600 of 1000 (official)."),
+                steps_input(),
+                strength_input(),
                 cfg_input(),
                 rescale_input(),
                 io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default=OFFICIAL_SAMPLER,
@@ -146,11 +162,11 @@ class StreamingT2VEnhance(EnhanceNode):
     @classmethod
     def execute(cls, model, seed: int, steps: int, strength: float, cfg: float, guidance_rescale: float, sampler_name: str,
                 scheduler: str, **kwargs) -> io.NodeOutput:
-        sampling = model.get_model_object("model_sampling")
         if scheduler == OFFICIAL_SCHEDULE:
-            sigmas = official_sigmas(sampling.vp_sigmas.cpu(), steps, round(strength * TRAIN_TIMESTEPS))
+            sigmas = official_grid(model, steps, strength)
         else:
-            sigmas = comfy.samplers.calculate_sigmas(sampling, scheduler, int(steps / strength))[-(steps + 1):]
+            sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler,
+                                                     int(steps / strength))[-(steps + 1):]
         return run(model, custom_sampler.Noise_RandomNoise(seed), comfy.samplers.sampler_object(sampler_name), sigmas, cfg,
                    guidance_rescale, seed, **kwargs)
 
@@ -191,16 +207,12 @@ class EnhanceSigmas(io.ComfyNode):
                         "level, the penultimate step dropped (30 steps at 0.6: 4.165 ... 0.123, 0).",
             inputs=[
                 io.Model.Input("model", tooltip="The MODEL of Load Enhancer (its noise schedule)."),
-                io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps (official: 30)."),
-                io.Float.Input("strength", default=OFFICIAL_STRENGTH, min=0.01, max=0.99, step=0.01,
-                               tooltip="Noise level as a fraction of 1000 (official: 0.6)."),
+                steps_input(),
+                strength_input(),
             ],
             outputs=[io.Sigmas.Output()],
         )
 
     @classmethod
     def execute(cls, model, steps: int, strength: float) -> io.NodeOutput:
-        sampling = model.get_model_object("model_sampling")
-        if not hasattr(sampling, "vp_sigmas"):
-            raise ValueError("Enhance Sigmas needs the MODEL of Load Enhancer (MS-Vid2Vid-XL's schedule).")
-        return io.NodeOutput(official_sigmas(sampling.vp_sigmas.cpu(), steps, round(strength * TRAIN_TIMESTEPS)))
+        return io.NodeOutput(official_grid(model, steps, strength))

@@ -9,7 +9,8 @@ import pytest
 from fake_models import NOT_A_UNET
 from graphs import text_to_video, video_frames
 from host import make_base_directory
-from test_host_server import free_port, server  # noqa: F401  (the module's headless ComfyUI fixture)
+from comfy_server import free_port
+from test_host_server import server  # noqa: F401  (the module's headless ComfyUI fixture)
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
