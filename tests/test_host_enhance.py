@@ -105,3 +105,26 @@ def test_full_sampler_parity_through_the_hosts_dpmpp_2m_sde(host):
     error = (result - tensors["outputs/full_sampler_result"]).abs().max().item()
     assert error < sidecar["suggested_tolerance"]["full_sampler_max_abs_err"], error
     assert next(recorded, None) is None, "one set of cuts per solver step"
+
+
+def test_the_advanced_form_runs_on_any_noise_sampler_and_the_official_sigmas(host):
+    graph = enhance_frames(frames=24, prefix="stv_enh_advanced")
+    simple = graph.pop("32")["inputs"]
+    graph["40"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}}
+    graph["41"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "dpmpp_2m"}}
+    graph["42"] = {"class_type": "STV_EnhanceSigmas", "inputs": {"model": ["30", 0], "steps": 2, "strength": 0.6}}
+    advanced = {k: v for k, v in simple.items() if k not in ("seed", "steps", "strength", "sampler_name", "scheduler")}
+    graph["32"] = {"class_type": "STV_EnhanceAdvanced", "inputs": {
+        **advanced, "noise": ["40", 0], "sampler": ["41", 0], "sigmas": ["42", 0], "blend_seed": 5}}
+    outputs = host.run(graph)
+    assert video_frames(newest_video(host, "stv_enh_advanced")) == (24, 128, 80)
+    assert len(outputs["33"]["images"]) == 24
+
+
+def test_enhance_sigmas_refuse_a_model_without_the_enhancer_schedule(host):
+    from fake_models import DIFFUSERS_UNET
+    graph = {"1": {"class_type": "STV_LoadModelScopeT2V", "inputs": {"unet_name": DIFFUSERS_UNET, "weight_dtype": "default"}},
+             "2": {"class_type": "STV_EnhanceSigmas", "inputs": {"model": ["1", 0], "steps": 30, "strength": 0.6}},
+             "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}}}
+    with pytest.raises(HostExecutionError, match="needs the MODEL of Load Enhancer"):
+        host.run(graph)
