@@ -12,15 +12,13 @@ import torch
 
 import comfy.model_management as mm
 import comfy.samplers
-import comfy.utils
-import latent_preview
 import node_helpers
 
 from ..st2v_modules.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length, rescaled_guidance
 from ..st2v_modules.enhancer_canvas import Placement, check_canvas_size, crop_output, place, to_canvas
 from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
 from ..st2v_modules.video_writer import VideoWriter
-from .extend_engine import FrameStore, output_base
+from .extend_engine import FrameStore, Progress, output_base
 
 TRIM, PAD_FRAMES = "trim (official)", "pad (keep every frame)"
 LENGTH_MODES = (TRIM, PAD_FRAMES)
@@ -106,7 +104,7 @@ def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor
     plan = BlendPlan(length, request.chunk, request.overlap)
     steps = len(sigmas) - 1
     base = output_base(request.filename_prefix, *placement.output_size)
-    preflight(request, placement, length)
+    preflight(request, placement, plan, base)
     progress = Progress(model, length + steps + kept)
     mm.load_models_gpu([model, request.vae.patcher])
     latent = encode(frames, length, placement, request, progress)
@@ -128,7 +126,7 @@ def _frame_shape(placement: Placement) -> tuple[int, int, int]:
     return height, width, 3
 
 
-def encode(frames: torch.Tensor, length: int, placement: Placement, request: EnhanceRequest, progress: "Progress") -> torch.Tensor:
+def encode(frames: torch.Tensor, length: int, placement: Placement, request: EnhanceRequest, progress: Progress) -> torch.Tensor:
     """Latents of the whole video, one chunk of canvas pixels at a time (frames past the end repeat the last one)."""
     width, height = placement.canvas
     latent = torch.empty((length, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR))
@@ -140,21 +138,22 @@ def encode(frames: torch.Tensor, length: int, placement: Placement, request: Enh
 
 
 def sample(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, cfg: float, plan: BlendPlan,
-           latent: torch.Tensor, progress: "Progress") -> torch.Tensor:
-    """One run of the user's sampler over the whole latent video; the start is scaled as the official code does."""
+           latent: torch.Tensor, progress: Progress) -> torch.Tensor:
+    """One run of the user's sampler over the whole latent video; the start is scaled as the official code does
+    (in place: `latent` is the caller's to give up)."""
     start_scale = sigmas[0] / (1 + sigmas[0] ** 2).sqrt()  # spec 3.3: the sampler starts at sigma_vp * (x0 + sigma * n)
     positive = node_helpers.conditioning_set_values(request.positive, {"video_frames": request.chunk})
     negative = node_helpers.conditioning_set_values(request.negative, {"video_frames": request.chunk})
     guider = BlendingGuider(model, plan, request.seed)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    noise_tensor = noise.generate_noise({"samples": latent}) * start_scale
-    return guider.sample(noise_tensor, latent * start_scale, sampler, sigmas, callback=progress.step_callback(),
+    noise_tensor = noise.generate_noise({"samples": latent}).mul_(start_scale)
+    return guider.sample(noise_tensor, latent.mul_(start_scale), sampler, sigmas, callback=progress.step_callback(),
                          disable_pbar=True, seed=getattr(noise, "seed", 0))
 
 
 def decode(samples: torch.Tensor, kept: int, placement: Placement, request: EnhanceRequest, writer: VideoWriter,
-           output: FrameStore, progress: "Progress") -> None:
+           output: FrameStore, progress: Progress) -> None:
     """Final frames to the file a chunk at a time; the host's VAE falls back to tiled decoding when VRAM is short."""
     for start in range(0, kept, request.chunk):
         mm.throw_exception_if_processing_interrupted()
@@ -165,36 +164,15 @@ def decode(samples: torch.Tensor, kept: int, placement: Placement, request: Enha
         progress.advance(window.shape[0])
 
 
-def preflight(request: EnhanceRequest, placement: Placement, length: int) -> None:
+def preflight(request: EnhanceRequest, placement: Placement, plan: BlendPlan, base: str) -> None:
     width, height = placement.output_size
+    length = plan.frames
     latents = length * (placement.canvas[0] // VAE_FACTOR) * (placement.canvas[1] // VAE_FACTOR) * LATENT_BYTES_PER_FRAME_AND_PIXEL
     held = length if request.output_frames == "all" else request.chunk
     frames_ram = held * width * height * 3 * 4
-    folder = os.path.dirname(output_base(request.filename_prefix, width, height))
     logging.info("StreamingT2V Enhance pre-flight: %d frames at %dx%d in %d chunks of %d (overlap %d); latents %.2f GB, "
-                 "output frames %.2f GB RAM; %.1f GB free on disk", length, width, height, len(BlendPlan(length, request.chunk,
-                 request.overlap).starts), request.chunk, request.overlap, latents / 1e9, frames_ram / 1e9,
-                 shutil.disk_usage(folder).free / 1e9)
+                 "output frames %.2f GB RAM; %.1f GB free on disk", length, width, height, len(plan.starts),
+                 plan.chunk, plan.overlap, latents / 1e9, frames_ram / 1e9, shutil.disk_usage(os.path.dirname(base)).free / 1e9)
     if request.output_frames == "all" and frames_ram > 0.5 * mm.get_total_memory(torch.device("cpu")):
         raise ValueError(f"Holding all {length} enhanced frames needs {frames_ram / 1e9:.1f} GB of RAM: set output_frames to "
                          "'last chunk' (the video file still gets every frame).")
-
-
-class Progress:
-    """One bar over encoding, sampler steps and decoding, with a latent preview while sampling."""
-
-    def __init__(self, model, total: int):
-        self.done, self.total = 0, total
-        self.bar = comfy.utils.ProgressBar(total)
-        self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
-
-    def advance(self, n: int, preview=None) -> None:
-        self.done += n
-        self.bar.update_absolute(self.done, self.total, preview)
-
-    def step_callback(self):
-        def step(index, x0, x, total_steps):
-            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if self.previewer else None
-            self.advance(1, preview)
-            mm.throw_exception_if_processing_interrupted()
-        return step

@@ -115,7 +115,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
     model = attach_cam(request.model, request.streamingt2v)
     mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
     latent = torch.zeros([CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
-    progress = Progress(model, plan.chunks, steps)
+    progress = Progress(model, plan.chunks * steps)
     tail = start[-CONDITION_FRAMES:]
     prompts = PromptCache(request)
     for chunk in range(plan.chunks):
@@ -125,7 +125,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         negative = with_chunk_conditions(request.negative, uncond_tokens, features)
         index = request.chunk_offset + chunk  # the chunk's place in the whole video, resumed runs included
         seed = chunk_seed(request.seed, index)
-        samples = sample_chunk(model, positive, negative, sampling, latent, index, seed, progress.callback(chunk))
+        samples = sample_chunk(model, positive, negative, sampling, latent, index, seed, progress.step_callback())
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
@@ -208,19 +208,22 @@ class PromptCache:
 
 
 class Progress:
-    """One progress bar over chunks x steps, with a latent preview of the chunk being sampled."""
+    """One progress bar over a run's units of work (sampler steps, and for the enhancer frames encoded and decoded),
+    with a latent preview while sampling; interrupts are honoured at every step."""
 
-    def __init__(self, model, chunks: int, steps: int):
-        self.total, self.steps = chunks * steps, steps
-        self.bar = comfy.utils.ProgressBar(self.total)
+    def __init__(self, model, total: int):
+        self.done, self.total = 0, total
+        self.bar = comfy.utils.ProgressBar(total)
         self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
 
-    def callback(self, chunk: int):
+    def advance(self, n: int, preview=None) -> None:
+        self.done += n
+        self.bar.update_absolute(self.done, self.total, preview)
+
+    def step_callback(self):
         def step(index, x0, x, total_steps):
-            preview = None
-            if self.previewer is not None:
-                preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1])
-            self.bar.update_absolute(chunk * self.steps + index + 1, self.total, preview)
+            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if self.previewer else None
+            self.advance(1, preview)
             mm.throw_exception_if_processing_interrupted()
         return step
 
