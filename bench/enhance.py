@@ -16,13 +16,9 @@ import sys
 import tempfile
 import time
 
-from tiny_extend import boot_host
+from tiny_extend import boot_host, high_water_bytes
 
 SIZE = 256
-
-
-def high_water_bytes() -> int:
-    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
 
 
 def write_tiny_enhancer(path: str) -> None:
@@ -39,30 +35,19 @@ def write_tiny_enhancer(path: str) -> None:
     save_file(weights, path, metadata=enhancer_safetensors_metadata(config))
 
 
-def random_taesd():
-    """A TAESD encoder + decoder with random weights, built by the host's VAE class."""
-    import comfy.sd
-    import comfy.taesd.taesd
-    from fake_models import random_like_shapes
-    taesd = comfy.taesd.taesd.TAESD()
-    sd = {}
-    for part in ("taesd_encoder", "taesd_decoder"):
-        shapes = {k: v.shape for k, v in getattr(taesd, part).state_dict().items()}
-        sd.update({f"{part}.{k}": v.float() for k, v in random_like_shapes(shapes, seed=4, std=0.1).items()})
-    return comfy.sd.VAE(sd=sd)
-
-
 def measure(frames: int, models_dir: str, steps: int, canvas: tuple[int, int]) -> dict:
     import torch
     h = boot_host(models_dir)
     import comfy.samplers
     import comfy_extras.nodes_custom_sampler as custom_sampler
+    import comfy.sd
+    from fake_models import random_taesd
     from st2v_modules.enhancer_schedule import official_sigmas
     engine = h.pack_module("nodes.enhance_engine")
     model = engine.enhancer_model(h.pack_module("nodes.enhancer_model").load_enhancer(os.path.join(models_dir, "enhancer.safetensors")), 0.2)
     context = [[torch.randn(1, 77, 1024, generator=torch.Generator().manual_seed(1)), {}]]
     video = torch.rand(frames, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0))
-    request = engine.EnhanceRequest(frames=video, vae=random_taesd(), positive=context, negative=[[torch.zeros(1, 77, 1024), {}]],
+    request = engine.EnhanceRequest(frames=video, vae=comfy.sd.VAE(sd=random_taesd()), positive=context, negative=[[torch.zeros(1, 77, 1024), {}]],
                                     canvas=canvas, fit="pad (official)", length_mode="trim (official)", chunk=24, overlap=8,
                                     seed=666, filename_prefix="bench/enhance", video_format="mp4 (h264)",
                                     output_frames="last chunk", fps=8.0)

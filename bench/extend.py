@@ -14,13 +14,9 @@ import sys
 import tempfile
 import time
 
-from tiny_extend import SIZE, boot_host, extend_request, load_tiny, write_tiny_models
+from tiny_extend import SIZE, boot_host, extend_request, high_water_bytes, load_tiny, write_tiny_models
 
 MODEL_TIMERS = ("unet", "vae", "conditioner", "clip_vision")
-
-
-def high_water_bytes() -> int:
-    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
 
 
 def measure(frames: int, models_dir: str, steps: int) -> dict:

@@ -13,6 +13,11 @@ sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 SIZE = 256  # the official frame size
 
 
+def high_water_bytes() -> int:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from a forking parent)."""
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
+
+
 def write_tiny_models(models_dir: str) -> None:
     from fake_models import write_streamingt2v_files
     os.makedirs(os.path.join(models_dir, "streamingt2v"), exist_ok=True)
@@ -41,14 +46,11 @@ class Pieces:
 def load_tiny(h, models_dir: str) -> Pieces:
     import comfy.clip_vision
     import comfy.sd
-    import comfy.taesd.taesd
-    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_like_shapes
+    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_taesd
     model, _, _, _, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(
         os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT), STREAMINGT2V_CKPT)
     clip_vision = comfy.clip_vision.load(os.path.join(models_dir, "clip_vision", CLIP_VISION))
-    decoder = {"taesd_decoder." + k: v.float() for k, v in random_like_shapes(
-        {k: v.shape for k, v in comfy.taesd.taesd.TAESD().taesd_decoder.state_dict().items()}, seed=4, std=0.1).items()}
-    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, comfy.sd.VAE(sd=decoder))
+    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, comfy.sd.VAE(sd=random_taesd()))
 
 
 def load_checkpoint(h, path: str) -> Pieces:

@@ -104,12 +104,21 @@ def write_enhancer(path: str) -> None:
     save_file(sd, path, metadata=enhancer_safetensors_metadata(enhancer_config(sidecar)))
 
 
-def write_taesd(folder: str) -> None:
-    """Random TAESD encoder and decoder, which core Load VAE offers as "taesd": a VAE cheap enough for 720p-style
-    tests. Needs the booted host (it reads the shapes off the host's TAESD)."""
+def random_taesd(seed: int = 4) -> dict[str, torch.Tensor]:
+    """Random TAESD encoder and decoder weights under the keys the host's VAE class recognises: a VAE cheap enough
+    for 720p-style runs. Needs the booted host (it reads the shapes off the host's TAESD)."""
     import comfy.taesd.taesd
     taesd = comfy.taesd.taesd.TAESD()
+    sd = {}
+    for part in ("taesd_encoder", "taesd_decoder"):
+        shapes = {k: v.shape for k, v in getattr(taesd, part).state_dict().items()}
+        sd.update({f"{part}.{k}": v.float() for k, v in random_like_shapes(shapes, seed=seed, std=0.1).items()})
+    return sd
+
+
+def write_taesd(folder: str) -> None:
+    """`random_taesd` as the two files core Load VAE offers as "taesd"."""
     os.makedirs(folder, exist_ok=True)
-    for seed, part in enumerate(("encoder", "decoder")):
-        shapes = {k: v.shape for k, v in getattr(taesd, f"taesd_{part}").state_dict().items()}
-        save_file(random_like_shapes(shapes, seed=10 + seed, std=0.1), os.path.join(folder, f"taesd_{part}.safetensors"))
+    sd = random_taesd()
+    for part in ("taesd_encoder", "taesd_decoder"):
+        save_file({k[len(part) + 1:]: v for k, v in sd.items() if k.startswith(part + ".")}, os.path.join(folder, f"{part}.safetensors"))

@@ -1,6 +1,8 @@
 """API-format graphs the way a user wires them: our loader and latent, everything else core nodes."""
 from __future__ import annotations
 
+import os
+
 from fake_models import DIFFUSERS_UNET, TEXT_ENCODER, VAE
 
 
@@ -30,6 +32,14 @@ def sample_only(unet_name: str = DIFFUSERS_UNET, sampler: str = "euler", schedul
         del graph[node]
     graph["11"] = {"class_type": "SaveLatent", "inputs": {"samples": ["7", 0], "filename_prefix": f"latents/{sampler}_{scheduler}"}}
     return graph
+
+
+def newest_video(host, filename_prefix: str) -> str:
+    """The most recent mp4 a node saved under `filename_prefix` (a subfolder included) in the host's output folder."""
+    folder, name = os.path.split(os.path.join(host.folder_paths.get_output_directory(), filename_prefix))
+    videos = [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(name + "_") and f.endswith(".mp4")]
+    assert videos, f"no {filename_prefix}_*.mp4 in the output folder"
+    return max(videos, key=os.path.getmtime)
 
 
 def video_frames(path: str) -> tuple[int, int, int]:

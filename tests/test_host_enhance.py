@@ -3,7 +3,7 @@ import os
 
 import pytest
 import torch
-from graphs import enhance_frames, extend_and_enhance, video_frames
+from graphs import enhance_frames, extend_and_enhance, newest_video, video_frames
 from host import HostExecutionError, HostValidationError
 
 
@@ -11,14 +11,6 @@ from host import HostExecutionError, HostValidationError
 def taesd(host, models_dir):
     from fake_models import write_taesd
     write_taesd(os.path.join(models_dir, "vae_approx"))
-
-
-def newest_video(host, prefix: str) -> str:
-    folder = host.folder_paths.get_output_directory()
-    names = sorted((n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".mp4")),
-                   key=lambda n: os.path.getmtime(os.path.join(folder, n)))
-    assert names, f"no {prefix}*.mp4 in the output folder"
-    return os.path.join(folder, names[-1])
 
 
 def test_extend_then_enhance_writes_the_trimmed_720p_style_video(host):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from graphs import video_frames
+from graphs import newest_video, video_frames
 from official_checkpoint import write_complete_streamingt2v
 from st2v_modules.blending import fitting_length
 from st2v_modules.chunks import NEW_FRAMES_PER_CHUNK
@@ -43,12 +43,6 @@ def write_start_media(folder: str) -> None:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         container.mux(stream.encode())
     Image.new("RGB", TEST_VIDEO_SIZE, (40, 90, 160)).save(os.path.join(folder, TEST_IMAGE))
-
-
-def newest_video(host, filename_prefix: str) -> str:
-    folder, name = os.path.split(os.path.join(host.folder_paths.get_output_directory(), filename_prefix))
-    videos = [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(name + "_") and f.endswith(".mp4")]
-    return max(videos, key=os.path.getmtime)
 
 
 def by_class(prompt: dict, class_type: str) -> dict:
