@@ -23,10 +23,10 @@ SIZE = 256
 
 def write_tiny_enhancer(path: str) -> None:
     from safetensors.torch import save_file
-    from fake_models import random_like_shapes
-    from st2v_modules.config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
-    from st2v_modules.enhancer_checkpoint import enhancer_safetensors_metadata
-    from st2v_modules.unet3d import UNet3D
+    from helpers.fake_models import random_like_shapes
+    from st2v_modules.models.config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
+    from st2v_modules.checkpoints.enhancer import enhancer_safetensors_metadata
+    from st2v_modules.models.unet3d import UNet3D
     config = UNet3DConfig(block_out_channels=(32, 32, 64), down_block_types=(PLAIN_DOWN, PLAIN_DOWN, CROSS_ATTN_DOWN),
                           up_block_types=(CROSS_ATTN_UP, PLAIN_UP, PLAIN_UP), attention_head_dim=16, transformer_in_heads=2,
                           row_padded_resampling=True)
@@ -41,13 +41,15 @@ def measure(frames: int, models_dir: str, steps: int, canvas: tuple[int, int]) -
     import comfy.samplers
     import comfy_extras.nodes_custom_sampler as custom_sampler
     import comfy.sd
-    from fake_models import random_taesd
-    from st2v_modules.enhancer_schedule import official_sigmas
+    from helpers.fake_models import random_taesd
+    from st2v_modules.sampling.enhancer_schedule import official_sigmas
     engine = h.pack_module("nodes.enhance_engine")
     model = engine.enhancer_model(h.pack_module("nodes.enhancer_model").load_enhancer(os.path.join(models_dir, "enhancer.safetensors")), 0.2)
     context = [[torch.randn(1, 77, 1024, generator=torch.Generator().manual_seed(1)), {}]]
     video = torch.rand(frames, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0))
-    request = engine.EnhanceRequest(frames=video, vae=comfy.sd.VAE(sd=random_taesd()), positive=context, negative=[[torch.zeros(1, 77, 1024), {}]],
+    conds = {"positive": context, "negative": [[torch.zeros(1, 77, 1024), {}]]}
+    request = engine.EnhanceRequest(frames=video, vae=comfy.sd.VAE(sd=random_taesd()), conds=conds,
+                                    guider=h.pack_module("nodes.guiding").cfg_guider(7.5),
                                     canvas=canvas, fit="pad (official)", length_mode="trim (official)", chunk=24, overlap=8,
                                     seed=666, filename_prefix="bench/enhance", video_format="mp4 (h264)",
                                     output_frames="last chunk", fps=8.0)
@@ -56,7 +58,7 @@ def measure(frames: int, models_dir: str, steps: int, canvas: tuple[int, int]) -
     start = time.perf_counter()
     with torch.inference_mode():
         _, path = engine.enhance(request, model, custom_sampler.Noise_RandomNoise(666), comfy.samplers.sampler_object("dpmpp_2m_sde"),
-                                 sigmas, 7.5)
+                                 sigmas)
     return {"frames": frames, "seconds": time.perf_counter() - start, "peak_rss": high_water_bytes(), "rss_before_run": rss_start,
             "video_bytes": os.path.getsize(path)}
 

@@ -18,9 +18,9 @@ import time
 
 from tiny_extend import SIZE, boot_host, extend_request, load_checkpoint, load_tiny, write_tiny_models
 
-from st2v_modules.chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
+from st2v_modules.sampling.chunks import EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
 
-START_FRAMES = CHUNK_FRAMES  # a first chunk
+START_FRAMES = EXTEND_CHUNK_FRAMES  # a first chunk
 PAPER_FRAMES, PAPER_STEPS = 600, 50
 SUMMARY_CURVES = ("brightness", "contrast", "saturation", "anchor_pixel_distance", "anchor_clip_similarity",
                   "clip_text_score", "motion", "mawe")
@@ -41,7 +41,7 @@ def conditioning(clip, text: str) -> list | None:
 def run(args: argparse.Namespace, models: str) -> tuple[dict, float]:
     import torch
     from st2v_modules.metrics import RaftFlow, load_raft, measure_video
-    from st2v_modules.video_writer import read_video
+    from st2v_modules.video_files.reader import read_video
     h = boot_host(models)
     import comfy.model_management
     import comfy.sd

@@ -19,14 +19,14 @@ def high_water_bytes() -> int:
 
 
 def write_tiny_models(models_dir: str) -> None:
-    from fake_models import write_streamingt2v_files
+    from helpers.fake_models import write_streamingt2v_files
     os.makedirs(os.path.join(models_dir, "streamingt2v"), exist_ok=True)
     write_streamingt2v_files(models_dir)
 
 
 def boot_host(models_dir: str):
     """ComfyUI in library mode (COMFYUI_PATH) whose models folder is `models_dir`."""
-    import host as test_host
+    from helpers import host as test_host
     base = test_host.make_base_directory()
     os.rmdir(os.path.join(base, "models"))
     os.symlink(models_dir, os.path.join(base, "models"))
@@ -36,6 +36,7 @@ def boot_host(models_dir: str):
 @dataclass
 class Pieces:
     engine: object  # the pack's nodes.extend_engine as the host imported it
+    guiding: object  # and its nodes.guiding
     model: object
     streamingt2v: object
     clip_vision: object
@@ -46,17 +47,17 @@ class Pieces:
 def load_tiny(h, models_dir: str) -> Pieces:
     import comfy.clip_vision
     import comfy.sd
-    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_taesd
+    from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT, random_taesd
     model, _, _, _, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(
         os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT), STREAMINGT2V_CKPT)
     clip_vision = comfy.clip_vision.load(os.path.join(models_dir, "clip_vision", CLIP_VISION))
-    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, comfy.sd.VAE(sd=random_taesd()))
+    return Pieces(h.pack_module("nodes.extend_engine"), h.pack_module("nodes.guiding"), model, stv, clip_vision, comfy.sd.VAE(sd=random_taesd()))
 
 
 def load_checkpoint(h, path: str) -> Pieces:
     """The official streaming_t2v.ckpt (or its converted .safetensors): every piece comes from the one file."""
     model, clip, vae, clip_vision, stv = h.pack_module("nodes.streamingt2v_model").load_streamingt2v(path, os.path.basename(path))
-    return Pieces(h.pack_module("nodes.extend_engine"), model, stv, clip_vision, vae, clip)
+    return Pieces(h.pack_module("nodes.extend_engine"), h.pack_module("nodes.guiding"), model, stv, clip_vision, vae, clip)
 
 
 def extend_request(pieces: Pieces, start, total_frames: int, steps: int, output_frames: str, prefix: str,
@@ -68,8 +69,8 @@ def extend_request(pieces: Pieces, start, total_frames: int, steps: int, output_
     engine = pieces.engine
     zero = [[torch.zeros(1, 77, 1024), {}]]
     sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), engine.official_ddim_sigmas(pieces.model, steps),
-                               7.5, engine.seeded_noise(seed, shared=False), official_ddim=True)
-    return engine.Request(model=pieces.model, streamingt2v=pieces.streamingt2v, positive=positive or zero,
-                          negative=negative or zero, clip_vision=pieces.clip_vision, vae=pieces.vae, start=start,
+                               pieces.guiding.cfg_guider(7.5), engine.seeded_noise(seed, shared=False), official_ddim=True)
+    return engine.Request(model=pieces.model, streamingt2v=pieces.streamingt2v,
+                          conds={"positive": positive or zero, "negative": negative or zero}, clip_vision=pieces.clip_vision, vae=pieces.vae, start=start,
                           frames_to_add=total_frames - len(start), sampling=sampling, filename_prefix=prefix,
                           output_frames=output_frames, seed=seed)

@@ -65,8 +65,8 @@ def build(which: str, weights: str):
         model = UNet3DConditionModel(**MID_CONFIG)
         run = lambda v, t, c: model(v, t, c).sample  # noqa: E731
     else:
-        from st2v_modules.config import UNet3DConfig
-        from st2v_modules.unet3d import UNet3D
+        from st2v_modules.models.config import UNet3DConfig
+        from st2v_modules.models.unet3d import UNet3D
         model = UNet3D(UNet3DConfig.from_diffusers(MID_CONFIG))
         run = lambda v, t, c: model(v.transpose(1, 2).flatten(0, 1), t, c, num_frames=FRAMES)  # noqa: E731
     model.load_state_dict(sd)

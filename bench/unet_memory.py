@@ -14,8 +14,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from st2v_modules.config import MODELSCOPE_T2V  # noqa: E402
-from st2v_modules.unet3d import UNet3D  # noqa: E402
+from st2v_modules.models.config import MODELSCOPE_T2V  # noqa: E402
+from st2v_modules.models.unet3d import UNet3D  # noqa: E402
 from unet_forward import PeakRSS  # noqa: E402
 
 FRAMES, LATENT, CFG_BATCH = 16, 32, 2

@@ -9,9 +9,9 @@ import comfy.model_management as mm
 import node_helpers
 from comfy_api.latest import io
 
-from ..st2v_modules.apm import TEXT_TOKENS
-from ..st2v_modules.chunks import CONDITION_FRAMES
-from ..st2v_modules.frames import check_video_frames
+from ..st2v_modules.models.apm import TEXT_TOKENS
+from ..st2v_modules.sampling.chunks import CONDITION_FRAMES
+from ..st2v_modules.sampling.frames import check_video_frames
 from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VType
 
 UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]

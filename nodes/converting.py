@@ -5,7 +5,7 @@ import os
 
 from comfy_api.latest import io, ui
 
-from ..st2v_modules.convert_checkpoint import convert
+from ..st2v_modules.checkpoints.convert import convert
 from . import paths
 
 

@@ -8,8 +8,8 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import io, ui
 
-from ..st2v_modules.download import DownloadError, download_model, target_path
-from ..st2v_modules.model_catalog import CATALOG, ModelFile, find
+from ..st2v_modules.model_files.catalog import CATALOG, ModelFile, find
+from ..st2v_modules.model_files.downloader import DownloadError, download_model, target_path
 
 PROGRESS_STEPS = 1000
 

@@ -2,9 +2,8 @@
 latent video with randomized blending inside the guider, then decode in windows straight to the video file."""
 from __future__ import annotations
 
+import copy
 import logging
-import shutil
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +13,12 @@ import comfy.model_management as mm
 import comfy.samplers
 import node_helpers
 
-from ..st2v_modules.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length, rescaled_guidance
-from ..st2v_modules.enhancer_canvas import Placement, check_canvas_size, crop_output, place, to_canvas
-from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR
-from ..st2v_modules.video_writer import VideoWriter
-from .extend_engine import FrameStore, Progress, output_base
+from ..st2v_modules.sampling.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length, rescaled_guidance
+from ..st2v_modules.sampling.canvas import Placement, check_canvas_size, crop_output, place, to_canvas
+from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR
+from ..st2v_modules.video_files.writer import VideoWriter
+from .guiding import Conds, GuiderFactory
+from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
 TRIM, PAD_FRAMES = "trim (official)", "pad (keep every frame)"
 LENGTH_MODES = (TRIM, PAD_FRAMES)
@@ -29,8 +29,8 @@ LATENT_BYTES_PER_FRAME_AND_PIXEL = 4 * 4 * 6  # fp32 latents: clean, noise, x, x
 class EnhanceRequest:
     frames: torch.Tensor  # IMAGE [F, H, W, 3]
     vae: object
-    positive: list
-    negative: list
+    conds: Conds  # the prompts by the guider's names
+    guider: GuiderFactory
     canvas: tuple[int, int]
     fit: str
     length_mode: str
@@ -43,22 +43,24 @@ class EnhanceRequest:
     fps: float
 
 
-class BlendingGuider(comfy.samplers.CFGGuider):
-    """Guidance per chunk, chunks merged by randomized blending, so any core sampler denoises the whole video.
-    Cuts are drawn anew at every model evaluation, from `seed` (or from `cuts`, e.g. the official run's)."""
+def blended(guider: comfy.samplers.CFGGuider, plan: BlendPlan, seed: int,
+            cuts: Callable[[BlendPlan], list[int]] | None = None) -> comfy.samplers.CFGGuider:
+    """A copy of the guider that predicts chunk by chunk, the chunks merged by randomized blending, so any core sampler
+    denoises the whole video with the user's guidance. Cuts are drawn anew at every model evaluation, from `seed`
+    (or from `cuts`, e.g. the official run's)."""
+    out = copy.copy(guider)
+    predict = out.predict_noise  # the guider's own prediction, bound to the copy that samples
+    generator = torch.Generator().manual_seed(seed)
+    draw = cuts or (lambda plan: draw_cuts(plan, generator))
 
-    def __init__(self, model_patcher, plan: BlendPlan, seed: int, cuts: Callable[[BlendPlan], list[int]] | None = None):
-        super().__init__(model_patcher)
-        generator = torch.Generator().manual_seed(seed)
-        self.plan, self.cuts = plan, cuts or (lambda plan: draw_cuts(plan, generator))
-
-    def predict_noise(self, x, timestep, model_options={}, seed=None):
-        parent = super().predict_noise
-
+    def predict_noise(x, timestep, model_options={}, seed=None):
         def chunk(start: int, end: int) -> torch.Tensor:
             t = timestep[start:end] if timestep.ndim and timestep.shape[0] == x.shape[0] else timestep
-            return parent(x[start:end], t, model_options, seed)
-        return blend_chunks(chunk, self.plan, self.cuts(self.plan), x)
+            return predict(x[start:end], t, model_options, seed)
+        return blend_chunks(chunk, plan, draw(plan), x)
+
+    out.predict_noise = predict_noise
+    return out
 
 
 def rescaled_cfg(rescale: float):
@@ -94,7 +96,7 @@ def video_length(frames: int, request: EnhanceRequest) -> int:
     return trimmed
 
 
-def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, cfg: float) -> tuple[torch.Tensor, str]:
+def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor) -> tuple[torch.Tensor, str]:
     """Returns the frames asked for and the finished video's path."""
     frames = request.frames
     check_canvas_size(*request.canvas, downsamples=len(model.model.diffusion_model.config.block_out_channels) - 1)
@@ -108,7 +110,7 @@ def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor
     progress = Progress(model, length + steps + kept)
     mm.load_models_gpu([model, request.vae.patcher])
     latent = encode(frames, length, placement, request, progress)
-    samples = sample(request, model, noise, sampler, sigmas, cfg, plan, latent, progress)
+    samples = sample(request, model, noise, sampler, sigmas, plan, latent, progress)
     del latent
     writer = VideoWriter(base, request.video_format, request.fps)
     output = FrameStore(request.output_frames, kept, frames[:0].new_empty((0,) + _frame_shape(placement)))
@@ -137,16 +139,13 @@ def encode(frames: torch.Tensor, length: int, placement: Placement, request: Enh
     return latent
 
 
-def sample(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, cfg: float, plan: BlendPlan,
-           latent: torch.Tensor, progress: Progress) -> torch.Tensor:
+def sample(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor, plan: BlendPlan, latent: torch.Tensor,
+           progress: Progress) -> torch.Tensor:
     """One run of the user's sampler over the whole latent video; the start is scaled as the official code does
     (in place: `latent` is the caller's to give up)."""
     start_scale = sigmas[0] / (1 + sigmas[0] ** 2).sqrt()  # spec 3.3: the sampler starts at sigma_vp * (x0 + sigma * n)
-    positive = node_helpers.conditioning_set_values(request.positive, {"video_frames": request.chunk})
-    negative = node_helpers.conditioning_set_values(request.negative, {"video_frames": request.chunk})
-    guider = BlendingGuider(model, plan, request.seed)
-    guider.set_conds(positive, negative)
-    guider.set_cfg(cfg)
+    conds = {name: node_helpers.conditioning_set_values(c, {"video_frames": request.chunk}) for name, c in request.conds.items()}
+    guider = blended(request.guider(model, conds), plan, request.seed)
     noise_tensor = noise.generate_noise({"samples": latent}).mul_(start_scale)
     return guider.sample(noise_tensor, latent.mul_(start_scale), sampler, sigmas, callback=progress.step_callback(),
                          disable_pbar=True, seed=getattr(noise, "seed", 0))
@@ -168,11 +167,9 @@ def preflight(request: EnhanceRequest, placement: Placement, plan: BlendPlan, ba
     width, height = placement.output_size
     length = plan.frames
     latents = length * (placement.canvas[0] // VAE_FACTOR) * (placement.canvas[1] // VAE_FACTOR) * LATENT_BYTES_PER_FRAME_AND_PIXEL
-    held = length if request.output_frames == "all" else request.chunk
-    frames_ram = held * width * height * 3 * 4
+    held = length if request.output_frames == ALL_FRAMES else request.chunk
     logging.info("StreamingT2V Enhance pre-flight: %d frames at %dx%d in %d chunks of %d (overlap %d); latents %.2f GB, "
                  "output frames %.2f GB RAM; %.1f GB free on disk", length, width, height, len(plan.starts),
-                 plan.chunk, plan.overlap, latents / 1e9, frames_ram / 1e9, shutil.disk_usage(os.path.dirname(base)).free / 1e9)
-    if request.output_frames == "all" and frames_ram > 0.5 * mm.get_total_memory(torch.device("cpu")):
-        raise ValueError(f"Holding all {length} enhanced frames needs {frames_ram / 1e9:.1f} GB of RAM: set output_frames to "
-                         "'last chunk' (the video file still gets every frame).")
+                 plan.chunk, plan.overlap, latents / 1e9, frames_bytes(held, width, height) / 1e9, free_disk_bytes(base) / 1e9)
+    if request.output_frames == ALL_FRAMES:
+        refuse_frames_beyond_ram(length, width, height, "enhanced frames")

@@ -8,9 +8,9 @@ import comfy.model_sampling
 import comfy.sd
 import comfy.utils
 
-from ..st2v_modules.enhancer_checkpoint import load_enhancer_state_dict
-from ..st2v_modules.enhancer_schedule import sigma_to_t, vp_sigmas
-from ..st2v_modules.unet3d import UNet3D
+from ..st2v_modules.checkpoints.enhancer import load_enhancer_state_dict
+from ..st2v_modules.models.unet3d import UNet3D
+from ..st2v_modules.sampling.enhancer_schedule import sigma_to_t, vp_sigmas
 from .model import ModelScopeT2V, build_model_patcher
 
 # The zero-SNR last step has an infinite sigma; samplers and schedulers need a finite one (comfy's zsnr uses the same).

@@ -5,19 +5,20 @@ import comfy.samplers
 import comfy_extras.nodes_custom_sampler as custom_sampler
 from comfy_api.latest import io
 
-from ..st2v_modules.blending import CHUNK_FRAMES, OVERLAP_FRAMES
-from ..st2v_modules.enhancer_canvas import FIT_MODES, OFFICIAL_CANVAS, check_canvas_size
-from ..st2v_modules.enhancer_schedule import OFFICIAL_NOISE_LEVEL, OFFICIAL_STEPS, TRAIN_TIMESTEPS, official_sigmas
-from ..st2v_modules.video_writer import FORMATS
+from ..st2v_modules.sampling.blending import BLEND_CHUNK_FRAMES, BLEND_OVERLAP_FRAMES
+from ..st2v_modules.sampling.canvas import FIT_MODES, OFFICIAL_CANVAS, check_canvas_size
+from ..st2v_modules.sampling.enhancer_schedule import OFFICIAL_NOISE_LEVEL, OFFICIAL_STEPS, TRAIN_TIMESTEPS, official_sigmas
+from ..st2v_modules.video_files.writer import FORMATS
 from . import paths
 from .enhance_engine import LENGTH_MODES, EnhanceRequest, enhance, enhancer_model
 from .enhancer_model import load_enhancer, load_vae
-from .extending import OUTPUT_FRAMES
-from .loading import weight_dtype_input
+from .guiding import GuiderFactory, cfg_guider, guider_conds, like_guider
+from .inputs import cfg_input, weight_dtype_input
+from .video_run import ALL_FRAMES, OUTPUT_FRAMES
 
 OFFICIAL_SAMPLER = "dpmpp_2m_sde"
 OFFICIAL_SCHEDULE = "official (trailing)"
-OFFICIAL_CFG, OFFICIAL_RESCALE = 7.5, 0.2
+OFFICIAL_RESCALE = 0.2
 OFFICIAL_STRENGTH = OFFICIAL_NOISE_LEVEL / TRAIN_TIMESTEPS
 NO_VAE = "none"
 
@@ -51,14 +52,12 @@ class LoadEnhancer(io.ComfyNode):
         return io.NodeOutput(load_enhancer(paths.model_path(unet_name), weight_dtype), vae)
 
 
-def common_inputs() -> list:
-    return [
-        io.Model.Input("model", tooltip="The MODEL of Load Enhancer."),
-        io.Vae.Input("vae", tooltip="An SD VAE (Load StreamingT2V's or Load Enhancer's)."),
-        io.Conditioning.Input("positive", tooltip="The prompt followed by ', ' (the official caption), encoded by the OpenCLIP ViT-H CLIP."),
-        io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
-        io.Image.Input("frames", tooltip="The video to enhance, any length and size (e.g. StreamingT2V Extend's frames)."),
-    ]
+def vae_input() -> io.Vae.Input:
+    return io.Vae.Input("vae", tooltip="An SD VAE (Load StreamingT2V's or Load Enhancer's).")
+
+
+def frames_input() -> io.Image.Input:
+    return io.Image.Input("frames", tooltip="The video to enhance, any length and size (e.g. StreamingT2V Extend's frames).")
 
 
 def output_inputs() -> list:
@@ -70,13 +69,13 @@ def output_inputs() -> list:
                                "the same, output only the picture; fill: scale to cover the canvas and crop, no bars."),
         io.Combo.Input("length", options=list(LENGTH_MODES), default=LENGTH_MODES[0],
                        tooltip="trim: keep the longest prefix of whole chunks (official: 80 -> 72 frames); pad: enhance every frame."),
-        io.Int.Input("chunk_frames", default=CHUNK_FRAMES, min=2, max=512, tooltip="Frames per chunk (official: 24)."),
-        io.Int.Input("overlap_frames", default=OVERLAP_FRAMES, min=0, max=511,
+        io.Int.Input("chunk_frames", default=BLEND_CHUNK_FRAMES, min=2, max=512, tooltip="Frames per chunk (official: 24)."),
+        io.Int.Input("overlap_frames", default=BLEND_OVERLAP_FRAMES, min=0, max=511,
                      tooltip="Frames shared by neighbouring chunks, where randomized blending cuts (official: 8)."),
         io.String.Input("filename_prefix", default="StreamingT2V/enhanced", tooltip="Where the video goes, under the output folder."),
         io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0], tooltip="mp4 (h264) or a lossless PNG sequence."),
         io.Float.Input("fps", default=8.0, min=1.0, max=120.0, step=1.0, tooltip="Frame rate of the file (StreamingT2V: 8)."),
-        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default="all",
+        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default=ALL_FRAMES,
                        tooltip="all: every enhanced frame as IMAGE (about 11 MB a frame at 720p); last chunk: flat memory, "
                                "the file has them all."),
     ]
@@ -104,18 +103,14 @@ def rescale_input() -> io.Float.Input:
                           tooltip="Pulls the guided prediction's spread back towards the prompt's, per chunk (official: 0.2).")
 
 
-def cfg_input() -> io.Float.Input:
-    return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
-
-
 OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The enhanced frames (see output_frames)."),
            io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
 
 
 class EnhanceNode(io.ComfyNode):
     @classmethod
-    def validate_inputs(cls, width: int = OFFICIAL_CANVAS[0], height: int = OFFICIAL_CANVAS[1], chunk_frames: int = CHUNK_FRAMES,
-                        overlap_frames: int = OVERLAP_FRAMES, **_) -> bool | str:
+    def validate_inputs(cls, width: int = OFFICIAL_CANVAS[0], height: int = OFFICIAL_CANVAS[1], chunk_frames: int = BLEND_CHUNK_FRAMES,
+                        overlap_frames: int = BLEND_OVERLAP_FRAMES, **_) -> bool | str:
         try:
             check_canvas_size(width, height)
         except ValueError as e:
@@ -125,11 +120,11 @@ class EnhanceNode(io.ComfyNode):
         return True
 
 
-def run(model, noise, sampler, sigmas, cfg: float, guidance_rescale: float, seed: int, vae, positive, negative, frames,
+def run(model, guider: GuiderFactory, conds: dict, noise, sampler, sigmas, guidance_rescale: float, seed: int, vae, frames,
         width: int, height: int, fit: str, length: str, chunk_frames: int, overlap_frames: int, **outputs) -> io.NodeOutput:
-    request = EnhanceRequest(frames=frames, vae=vae, positive=positive, negative=negative, canvas=(width, height), fit=fit,
+    request = EnhanceRequest(frames=frames, vae=vae, conds=conds, guider=guider, canvas=(width, height), fit=fit,
                              length_mode=length, chunk=chunk_frames, overlap=overlap_frames, seed=seed, **outputs)
-    enhanced, path = enhance(request, enhancer_model(model, guidance_rescale), noise, sampler, sigmas.cpu(), cfg)
+    enhanced, path = enhance(request, enhancer_model(model, guidance_rescale), noise, sampler, sigmas.cpu())
     return io.NodeOutput(enhanced, path)
 
 
@@ -143,7 +138,12 @@ class StreamingT2VEnhance(EnhanceNode):
             description="Enhances a video with MS-Vid2Vid-XL on a 1280x720 canvas: re-noised to a strength, denoised in "
                         "overlapping chunks whose seams move at every step (randomized blending). Defaults are the official "
                         f"run: {OFFICIAL_SAMPLER}, 30 steps, strength 0.6, cfg 7.5 with rescale 0.2, chunks 24 / overlap 8.",
-            inputs=common_inputs() + [
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL of Load Enhancer."),
+                vae_input(),
+                io.Conditioning.Input("positive", tooltip="The prompt followed by ', ' (the official caption), encoded by the OpenCLIP ViT-H CLIP."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
+                frames_input(),
                 io.Int.Input("seed", default=666, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seeds the noise and the blending cuts (the official model seeds 666)."),
                 steps_input(),
@@ -160,15 +160,15 @@ class StreamingT2VEnhance(EnhanceNode):
         )
 
     @classmethod
-    def execute(cls, model, seed: int, steps: int, strength: float, cfg: float, guidance_rescale: float, sampler_name: str,
-                scheduler: str, **kwargs) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, seed: int, steps: int, strength: float, cfg: float, guidance_rescale: float,
+                sampler_name: str, scheduler: str, **kwargs) -> io.NodeOutput:
         if scheduler == OFFICIAL_SCHEDULE:
             sigmas = official_grid(model, steps, strength)
         else:
             sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler,
                                                      int(steps / strength))[-(steps + 1):]
-        return run(model, custom_sampler.Noise_RandomNoise(seed), comfy.samplers.sampler_object(sampler_name), sigmas, cfg,
-                   guidance_rescale, seed, **kwargs)
+        return run(model, cfg_guider(cfg), {"positive": positive, "negative": negative}, custom_sampler.Noise_RandomNoise(seed),
+                   comfy.samplers.sampler_object(sampler_name), sigmas, guidance_rescale, seed, **kwargs)
 
 
 class StreamingT2VEnhanceAdvanced(EnhanceNode):
@@ -178,11 +178,15 @@ class StreamingT2VEnhanceAdvanced(EnhanceNode):
             node_id="STV_EnhanceAdvanced",
             display_name="StreamingT2V Enhance (Advanced)",
             category="StreamingT2V/sampling",
-            description="StreamingT2V Enhance with the pieces of SamplerCustomAdvanced: any NOISE, SAMPLER and SIGMAS "
-                        "(the first sigma sets the strength; Enhance Sigmas gives the official grid).",
-            inputs=common_inputs() + [
+            description="StreamingT2V Enhance with the pieces of SamplerCustomAdvanced: any NOISE, GUIDER, SAMPLER and "
+                        "SIGMAS (the first sigma sets the strength; Enhance Sigmas gives the official grid). Build the GUIDER "
+                        "(CFGGuider, DualCFGGuider, PerpNegGuider, ...) on Load Enhancer's MODEL with the caption.",
+            inputs=[
+                io.Guider.Input("guider", tooltip="A GUIDER on the MODEL of Load Enhancer, e.g. core CFGGuider with the caption "
+                                                  "(the prompt followed by ', ') and the negative prompt."),
+                vae_input(),
+                frames_input(),
                 io.Noise.Input("noise", tooltip="Random Noise: one noise tensor for the whole video, so overlapping chunks share it."),
-                cfg_input(),
                 rescale_input(),
                 io.Sampler.Input("sampler", tooltip="Any SAMPLER, e.g. from KSamplerSelect."),
                 io.Sigmas.Input("sigmas", tooltip="Any SIGMAS starting below the top noise level, e.g. from Enhance Sigmas."),
@@ -192,8 +196,9 @@ class StreamingT2VEnhanceAdvanced(EnhanceNode):
         )
 
     @classmethod
-    def execute(cls, model, noise, cfg: float, guidance_rescale: float, sampler, sigmas, blend_seed: int, **kwargs) -> io.NodeOutput:
-        return run(model, noise, sampler, sigmas, cfg, guidance_rescale, blend_seed, **kwargs)
+    def execute(cls, guider, noise, guidance_rescale: float, sampler, sigmas, blend_seed: int, **kwargs) -> io.NodeOutput:
+        return run(guider.model_patcher, like_guider(guider), guider_conds(guider), noise, sampler, sigmas, guidance_rescale,
+                   blend_seed, **kwargs)
 
 
 class EnhanceSigmas(io.ComfyNode):

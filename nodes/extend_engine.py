@@ -1,11 +1,10 @@
 """The autoregressive extend loop on the host: per chunk condition, sample with the user's sampler, decode,
-stream the new frames to disk. The arithmetic lives in st2v_modules.chunks."""
+stream the new frames to disk. The arithmetic lives in st2v_modules.sampling.chunks."""
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,17 +14,18 @@ import torch
 import comfy.model_management as mm
 import comfy.sample
 import comfy.samplers
-import comfy.utils
 import folder_paths
-import latent_preview
 
-from ..st2v_modules.chunks import CHUNK_FRAMES, CONDITION_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
-from ..st2v_modules.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frames
-from ..st2v_modules.prompt_schedule import PromptSchedule
-from ..st2v_modules.schedule import official_ddim_timesteps
-from ..st2v_modules.video_writer import MP4, VideoWriter, read_video
+from ..st2v_modules.sampling.chunks import CONDITION_FRAMES, EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
+from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frames
+from ..st2v_modules.sampling.prompt_schedule import PromptSchedule
+from ..st2v_modules.sampling.timesteps import official_ddim_timesteps
+from ..st2v_modules.video_files.reader import read_video
+from ..st2v_modules.video_files.writer import MP4, VideoWriter
 from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
+from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
 from .streamingt2v_model import StreamingT2V
+from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
 OFFICIAL_SCHEDULER = "streamingt2v_ddim"
 FPS = 8  # the official stage-2 frame rate
@@ -35,10 +35,10 @@ PNG_BYTES_PER_PIXEL = 2.0
 
 @dataclass
 class Sampling:
-    """How every chunk is denoised: the user's sampler and sigmas, cfg, and noise per chunk."""
+    """How every chunk is denoised: the user's sampler, sigmas and guidance, and noise per chunk."""
     sampler: comfy.samplers.KSAMPLER
     sigmas: torch.Tensor
-    cfg: float
+    guider: GuiderFactory
     noise: Callable[[int, torch.Tensor], torch.Tensor]  # (chunk, latent) -> noise
     official_ddim: bool = False
     describe: dict = field(default_factory=dict)
@@ -59,8 +59,7 @@ def seeded_noise(run_seed: int, shared: bool) -> Callable[[int, torch.Tensor], t
 class Request:
     model: object
     streamingt2v: StreamingT2V
-    positive: list
-    negative: list
+    conds: Conds  # the prompts by the guider's names: positive, negative (and e.g. middle for DualCFGGuider)
     clip_vision: object
     vae: object
     start: torch.Tensor
@@ -68,7 +67,7 @@ class Request:
     sampling: Sampling
     filename_prefix: str
     video_format: str = MP4
-    output_frames: str = "all"
+    output_frames: str = ALL_FRAMES
     clip: object = None
     schedule: PromptSchedule | None = None
     seed: int = 0
@@ -114,18 +113,20 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
     cond_tokens, uncond_tokens = anchor_tokens(request.streamingt2v, request.clip_vision, start[:1])
     model = attach_cam(request.model, request.streamingt2v)
     mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
-    latent = torch.zeros([CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
+    latent = torch.zeros([EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
     progress = Progress(model, plan.chunks * steps)
     tail = start[-CONDITION_FRAMES:]
     prompts = PromptCache(request)
     for chunk in range(plan.chunks):
         mm.throw_exception_if_processing_interrupted()
         features = frame_features(request.streamingt2v, tail)
-        positive = with_chunk_conditions(prompts.positive(plan.first_new_frame(chunk)), cond_tokens, features)
-        negative = with_chunk_conditions(request.negative, uncond_tokens, features)
+        conds = dict(request.conds, positive=prompts.positive(plan.first_new_frame(chunk)))
+        chunk_conds = {name: with_chunk_conditions(c, uncond_tokens if name in UNCONDITIONAL_CONDS else cond_tokens, features)
+                       for name, c in conds.items()}
         index = request.chunk_offset + chunk  # the chunk's place in the whole video, resumed runs included
         seed = chunk_seed(request.seed, index)
-        samples = sample_chunk(model, positive, negative, sampling, latent, index, seed, progress.step_callback())
+        guider = sampling.guider(model, chunk_conds)
+        samples = sample_chunk(guider, sampling, latent, index, seed, progress.step_callback())
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
@@ -135,59 +136,34 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         manifest.chunk_done(index, seed, prompts.last)
 
 
-def sample_chunk(model, positive: list, negative: list, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
+def sample_chunk(guider: comfy.samplers.CFGGuider, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
                  callback=None) -> torch.Tensor:
-    """Denoise one 16-frame chunk with the user's sampler; `model` and the conditions carry the CAM and APM."""
+    """Denoise one 16-frame chunk with the user's sampler; the guider's model and conditions carry the CAM and APM."""
     noise = sampling.noise(chunk, latent)
     if sampling.official_ddim:  # the official start is pure noise at the first timestep (VP), not sigma * noise
         noise = noise * (1 + sampling.sigmas[0] ** 2).sqrt() / sampling.sigmas[0]
-    guider = comfy.samplers.CFGGuider(model)
-    guider.set_conds(positive, negative)
-    guider.set_cfg(sampling.cfg)
     samples = guider.sample(noise, latent, sampling.sampler, sampling.sigmas, callback=callback, disable_pbar=True, seed=seed)
     if sampling.official_ddim:  # the official output is the VP latent at t = 0
         samples = samples / (1 + sampling.sigmas[-1] ** 2).sqrt()
     return samples
 
 
-def output_base(prefix: str, width: int, height: int) -> str:
-    folder, name, counter, _, _ = folder_paths.get_save_image_path(prefix, folder_paths.get_output_directory(), width, height)
-    return os.path.join(folder, f"{name}_{counter:05}_")
-
-
 def preflight(request: Request, plan: ChunkPlan, width: int, height: int, base: str) -> None:
-    """Log what the run needs and refuse one whose video cannot fit on disk."""
+    """Log what the run needs; refuse one whose video cannot fit on disk or whose frames cannot fit in RAM."""
     steps = len(request.sampling.sigmas) - 1
     pixels = plan.total_frames * width * height
     disk = pixels * (MP4_BYTES_PER_PIXEL if request.video_format == MP4 else PNG_BYTES_PER_PIXEL)
-    held = plan.total_frames if request.output_frames == "all" else CHUNK_FRAMES
-    ram = held * width * height * 3 * 4
-    vram = request.model.model.memory_required([2 * CHUNK_FRAMES, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR])
-    free = shutil.disk_usage(os.path.dirname(base)).free
+    held = plan.total_frames if request.output_frames == ALL_FRAMES else EXTEND_CHUNK_FRAMES
+    vram = request.model.model.memory_required([2 * EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR])
+    free = free_disk_bytes(base)
     logging.info("StreamingT2V pre-flight: %d chunks x %d steps = %d sampler steps; frames in RAM %.2f GB; activations "
                  "%.2f GB VRAM; video %.2f GB on disk (%.1f GB free)", plan.chunks, steps, plan.chunks * steps,
-                 ram / 1e9, vram / 1e9, disk / 1e9, free / 1e9)
+                 frames_bytes(held, width, height) / 1e9, vram / 1e9, disk / 1e9, free / 1e9)
     if disk > free:
         raise ValueError(f"The video needs about {disk / 1e9:.2f} GB but {os.path.dirname(base)} has {free / 1e9:.2f} GB "
                          "free: free some space, add fewer frames, or choose mp4 over the PNG sequence.")
-
-
-class FrameStore:
-    """The IMAGE output: all frames (held once, preallocated) or the last chunk's new frames."""
-
-    def __init__(self, mode: str, total: int, start: torch.Tensor):
-        self.count = 0
-        self.frames = torch.empty((total,) + tuple(start.shape[1:]), dtype=start.dtype) if mode == "all" else None
-        self.add(start)
-
-    def add(self, frames: torch.Tensor) -> None:
-        if self.frames is not None:
-            self.frames[self.count:self.count + frames.shape[0]] = frames
-        self.count += frames.shape[0]
-        self.last = frames
-
-    def result(self) -> torch.Tensor:
-        return self.frames if self.frames is not None else self.last
+    if request.output_frames == ALL_FRAMES:
+        refuse_frames_beyond_ram(plan.total_frames, width, height, "frames")
 
 
 class PromptCache:
@@ -200,32 +176,11 @@ class PromptCache:
         prompt = self.request.schedule.prompt_at(frame) if self.request.schedule else None
         self.last = prompt
         if prompt is None:
-            return self.request.positive
+            return self.request.conds["positive"]
         if prompt not in self.encoded:
             clip = self.request.clip
             self.encoded[prompt] = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))
         return self.encoded[prompt]
-
-
-class Progress:
-    """One progress bar over a run's units of work (sampler steps, and for the enhancer frames encoded and decoded),
-    with a latent preview while sampling; interrupts are honoured at every step."""
-
-    def __init__(self, model, total: int):
-        self.done, self.total = 0, total
-        self.bar = comfy.utils.ProgressBar(total)
-        self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
-
-    def advance(self, n: int, preview=None) -> None:
-        self.done += n
-        self.bar.update_absolute(self.done, self.total, preview)
-
-    def step_callback(self):
-        def step(index, x0, x, total_steps):
-            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if self.previewer else None
-            self.advance(1, preview)
-            mm.throw_exception_if_processing_interrupted()
-        return step
 
 
 def resume_start(manifest_name: str, redo_from_chunk: int) -> tuple[torch.Tensor, int, dict]:

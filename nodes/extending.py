@@ -6,24 +6,26 @@ import copy
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..st2v_modules.chunks import chunk_seed
-from ..st2v_modules.prompt_schedule import parse_prompt_schedule
-from ..st2v_modules.video_writer import FORMATS
+from ..st2v_modules.sampling.chunks import chunk_seed
+from ..st2v_modules.sampling.prompt_schedule import parse_prompt_schedule
+from ..st2v_modules.video_files.writer import FORMATS
 from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, resume_start, seeded_noise
+from .guiding import cfg_guider, describe_guider, guider_conds, like_guider
+from .inputs import cfg_input
 from .streamingt2v_model import StreamingT2VType
+from .video_run import ALL_FRAMES, OUTPUT_FRAMES
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
-OUTPUT_FRAMES = ("all", "last chunk")
-OFFICIAL_STEPS, OFFICIAL_CFG = 50, 7.5
+OFFICIAL_STEPS = 50
 DEFAULT_FRAMES_TO_ADD = 64  # the official 80-frame run: a 16-frame first chunk + 8 steps
 
 
-def common_inputs() -> list:
+def streamingt2v_input() -> StreamingT2VType.Input:
+    return StreamingT2VType.Input("streamingt2v", tooltip="The STREAMINGT2V output of Load StreamingT2V.")
+
+
+def chunk_inputs() -> list:
     return [
-        io.Model.Input("model", tooltip="The MODEL output of Load StreamingT2V (patches such as LoRA apply to every chunk)."),
-        StreamingT2VType.Input("streamingt2v", tooltip="The STREAMINGT2V output of Load StreamingT2V."),
-        io.Conditioning.Input("positive", tooltip="The prompt, encoded by the StreamingT2V CLIP."),
-        io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
         io.ClipVision.Input("clip_vision", tooltip="OpenCLIP ViT-H/14 (the CLIP_VISION output of Load StreamingT2V)."),
         io.Vae.Input("vae", tooltip="The VAE that decodes each chunk (the VAE output of Load StreamingT2V)."),
         io.Image.Input("start_frames", tooltip="The video to extend (>= 8 frames): a ModelScope first chunk or any frames; "
@@ -42,7 +44,7 @@ def output_inputs() -> list:
         io.String.Input("filename_prefix", default="StreamingT2V/video", tooltip="Where the video goes, under the output folder."),
         io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0],
                        tooltip="mp4: h264 written as each chunk finishes; png: a lossless numbered sequence."),
-        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default="all",
+        io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default=ALL_FRAMES,
                        tooltip="all: every frame as an IMAGE batch (RAM grows with length); last chunk: only the newest frames, "
                                "flat memory for very long videos (the file has them all)."),
         io.String.Input("resume_manifest", default="", optional=True,
@@ -63,10 +65,6 @@ def validate(frames_to_add: int = 1, prompt_schedule: str = "", **_) -> bool | s
     except ValueError as e:
         return str(e)
     return True
-
-
-def cfg_input() -> io.Float.Input:
-    return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
 
 
 class ExtendNode(io.ComfyNode):
@@ -103,7 +101,12 @@ class StreamingT2VExtend(ExtendNode):
             description="Extends a video 8 frames at a time: each 16-frame chunk is conditioned on the last 8 frames by "
                         "the CAM and on the first frame by the APM. Defaults are the official run (DDIM eta 1 = "
                         f"euler_ancestral on the {OFFICIAL_SCHEDULER} schedule, 50 steps, cfg 7.5).",
-            inputs=common_inputs() + [
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL output of Load StreamingT2V (patches such as LoRA apply to every chunk)."),
+                streamingt2v_input(),
+                io.Conditioning.Input("positive", tooltip="The prompt, encoded by the StreamingT2V CLIP."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt (official: empty)."),
+            ] + chunk_inputs() + [
                 io.Int.Input("seed", default=33, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Run seed; chunk k samples with a seed derived from it and k (recorded in the manifest)."),
                 io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps per chunk (official: 50)."),
@@ -119,15 +122,15 @@ class StreamingT2VExtend(ExtendNode):
         )
 
     @classmethod
-    def execute(cls, model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, noise_mode: str,
-                **kwargs) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                noise_mode: str, **kwargs) -> io.NodeOutput:
         official = scheduler == OFFICIAL_SCHEDULER
         sigmas = (official_ddim_sigmas(model, steps) if official else
                   comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, steps).cpu())
-        sampling = Sampling(comfy.samplers.sampler_object(sampler_name), sigmas, cfg,
+        sampling = Sampling(comfy.samplers.sampler_object(sampler_name), sigmas, cfg_guider(cfg),
                             seeded_noise(seed, noise_mode == NOISE_MODES[1]), official,
                             {"sampler": sampler_name, "scheduler": scheduler, "steps": steps, "cfg": cfg, "noise_mode": noise_mode})
-        return run(sampling, seed, model=model, **kwargs)
+        return run(sampling, seed, model=model, conds={"positive": positive, "negative": negative}, **kwargs)
 
 
 class StreamingT2VExtendAdvanced(ExtendNode):
@@ -137,11 +140,16 @@ class StreamingT2VExtendAdvanced(ExtendNode):
             node_id="STV_ExtendAdvanced",
             display_name="StreamingT2V Extend (Advanced)",
             category="StreamingT2V/sampling",
-            description="StreamingT2V Extend with the sampling pieces of SamplerCustomAdvanced: any NOISE, SAMPLER and "
-                        "SIGMAS are used for every chunk.",
-            inputs=common_inputs() + [
+            description="StreamingT2V Extend with the sampling pieces of SamplerCustomAdvanced: any NOISE, GUIDER, SAMPLER "
+                        "and SIGMAS drive every chunk. Build the GUIDER (CFGGuider, DualCFGGuider, PerpNegGuider, ...) on "
+                        "Load StreamingT2V's MODEL with the prompts; each chunk adds the anchor's image tokens to every "
+                        "conditioning (the grey image's to the negative ones) and the CAM frames.",
+            inputs=[
+                io.Guider.Input("guider", tooltip="A GUIDER on the MODEL of Load StreamingT2V, e.g. core CFGGuider with the "
+                                                  "prompts encoded by its CLIP."),
+                streamingt2v_input(),
+            ] + chunk_inputs() + [
                 io.Noise.Input("noise", tooltip="Random Noise: its seed is the run seed; each chunk derives its own unless shared."),
-                cfg_input(),
                 io.Sampler.Input("sampler", tooltip="Any SAMPLER, e.g. from KSamplerSelect."),
                 io.Sigmas.Input("sigmas", tooltip="Any SIGMAS, e.g. from BasicScheduler; the same for every chunk."),
                 io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MODES[0],
@@ -151,7 +159,11 @@ class StreamingT2VExtendAdvanced(ExtendNode):
         )
 
     @classmethod
-    def execute(cls, model, noise, cfg: float, sampler, sigmas, noise_mode: str, **kwargs) -> io.NodeOutput:
+    def execute(cls, guider, noise, sampler, sigmas, noise_mode: str, **kwargs) -> io.NodeOutput:
+        conds = guider_conds(guider)
+        if "positive" not in conds:
+            raise ValueError(f"guider: {type(guider).__name__} has no positive conditioning; use a guider that takes the "
+                             "prompt, e.g. core CFGGuider.")
         seed = getattr(noise, "seed", 0)
         shared = noise_mode == NOISE_MODES[1]
 
@@ -162,6 +174,6 @@ class StreamingT2VExtendAdvanced(ExtendNode):
                 source.seed = chunk_seed(seed, chunk)
             return source.generate_noise({"samples": latent})
 
-        sampling = Sampling(sampler, sigmas.cpu(), cfg, chunk_noise, False, {"cfg": cfg, "noise_mode": noise_mode, "steps": len(sigmas) - 1})
-        return run(sampling, seed, model=model, **kwargs)
-
+        sampling = Sampling(sampler, sigmas.cpu(), like_guider(guider), chunk_noise, False,
+                            {**describe_guider(guider), "noise_mode": noise_mode, "steps": len(sigmas) - 1})
+        return run(sampling, seed, model=guider.model_patcher, conds=conds, **kwargs)

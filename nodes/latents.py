@@ -6,7 +6,7 @@ import torch
 import comfy.model_management as mm
 from comfy_api.latest import io
 
-from ..st2v_modules.frames import empty_video_latent_shape
+from ..st2v_modules.sampling.frames import empty_video_latent_shape
 
 MAX_FRAMES = 16384
 MAX_SIZE = 8192

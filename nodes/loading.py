@@ -4,14 +4,9 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from . import paths
-from .model import WEIGHT_DTYPES, load_modelscope_t2v
+from .inputs import weight_dtype_input
+from .model import load_modelscope_t2v
 from .streamingt2v_model import StreamingT2VType, load_streamingt2v
-
-WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
-
-
-def weight_dtype_input() -> io.Combo.Input:
-    return io.Combo.Input("weight_dtype", options=list(WEIGHT_DTYPES), default="default", tooltip=WEIGHT_DTYPE_TOOLTIP)
 
 
 class LoadModelScopeT2V(io.ComfyNode):

@@ -7,8 +7,18 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..st2v_modules.metrics import (OFFICIAL_COEFF, OFFICIAL_SIZE, RAFT_FILE, RaftFlow, check_flow_size, check_video,
-                                    drift_plot, load_raft, measure_video, to_json)
+from ..st2v_modules.metrics import (
+    OFFICIAL_COEFF,
+    OFFICIAL_SIZE,
+    RAFT_FILE,
+    RaftFlow,
+    check_flow_size,
+    check_video,
+    drift_plot,
+    load_raft,
+    measure_video,
+    to_json,
+)
 from . import paths
 
 NO_FLOW = "none (skip MAWE)"

@@ -13,9 +13,9 @@ import comfy.model_patcher
 import comfy.supported_models_base
 import comfy.utils
 
-from ..st2v_modules.config import UNet3DConfig
-from ..st2v_modules.unet3d import UNet3D
-from ..st2v_modules.unet_checkpoint import load_unet3d_state_dict
+from ..st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
+from ..st2v_modules.models.config import UNet3DConfig
+from ..st2v_modules.models.unet3d import UNet3D
 
 WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 

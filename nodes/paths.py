@@ -3,7 +3,7 @@ import os
 
 import folder_paths
 
-from ..st2v_modules.model_catalog import find
+from ..st2v_modules.model_files.catalog import find
 
 MODEL_FOLDER = "streamingt2v"
 FLOW_FOLDER = find("raft_large").folder  # RAFT weights for the Video Metrics node's MAWE

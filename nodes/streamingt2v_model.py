@@ -8,16 +8,16 @@ import torch
 
 import comfy.clip_vision
 import comfy.conds
-import comfy.ops
 import comfy.model_patcher
+import comfy.ops
 import comfy.sd
 from comfy_api.latest import io
 
-from ..st2v_modules.cam import run_cam
-from ..st2v_modules.conditioner import StreamingT2VConditioner
-from ..st2v_modules.frames import VAE_FACTOR
-from ..st2v_modules.streaming_unet import StreamingUNet3D
-from ..st2v_modules.streamingt2v_checkpoint import StreamingT2VWeights, read_streamingt2v
+from ..st2v_modules.checkpoints.streamingt2v import StreamingT2VWeights, read_streamingt2v
+from ..st2v_modules.models.cam import run_cam
+from ..st2v_modules.models.conditioner import StreamingT2VConditioner
+from ..st2v_modules.models.streaming_unet import StreamingUNet3D
+from ..st2v_modules.sampling.frames import VAE_FACTOR
 from .model import ModelScopeT2V, assign_weights, build_model_patcher
 
 CAM_OPTION = "streamingt2v_cam"  # transformer_options key through which the patched MODEL reaches its CAM

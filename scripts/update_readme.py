@@ -4,7 +4,7 @@
     COMFYUI_PATH=/path/to/ComfyUI .venv/bin/python scripts/update_readme.py --check  # exit 1 if it is stale
 
 The node table comes from every StreamingT2V node's schema as ComfyUI sees it (the pack is loaded
-into a headless ComfyUI, as the tests do); the model table from st2v_modules/model_catalog.py. Each
+into a headless ComfyUI, as the tests do); the model table from st2v_modules/model_files/catalog.py. Each
 table sits between `<!-- name:begin -->` and `<!-- name:end -->` markers; the rest of README is
 left as written. tests/test_readme.py fails when the committed README differs.
 """
@@ -42,7 +42,7 @@ def node_table(node_classes: dict[str, type]) -> str:
 
 def tables(node_classes: dict[str, type]) -> dict[str, str]:
     sys.path.insert(0, REPO)
-    from st2v_modules.model_catalog import markdown_table
+    from st2v_modules.model_files.catalog import markdown_table
     return {"nodes": node_table(node_classes), "models": markdown_table()}
 
 
@@ -59,7 +59,7 @@ def apply(readme: str, generated: dict[str, str]) -> str:
 def boot_host():
     """ComfyUI with this pack loaded, headless on CPU (tests/host.py)."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
-    import host
+    from helpers import host
     comfyui = host.find_comfyui()
     if comfyui is None:
         sys.exit(host.SKIP_REASON)

@@ -8,22 +8,8 @@ Only the model weights are kept; the Lightning file's optimizer state (about hal
 from __future__ import annotations
 
 import argparse
-import os
 
-import torch
-from safetensors.torch import save_file
-
-from .streamingt2v_checkpoint import read_streamingt2v, to_official_state_dict
-
-
-def convert(source: str, target: str, fp16: bool = False) -> str:
-    if not target.endswith(".safetensors"):
-        raise ValueError(f"{target}: the converted file must end in .safetensors")
-    if os.path.abspath(source) == os.path.abspath(target):
-        raise ValueError("the converted file must not overwrite its source")
-    sd = to_official_state_dict(read_streamingt2v(source), torch.float16 if fp16 else None)
-    save_file(sd, target, metadata={"format": "pt", "converted_from": os.path.basename(source)})
-    return target
+from .checkpoints.convert import convert
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,8 +7,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pytest  # noqa: E402
 
-import host as host_module  # noqa: E402
-from fake_models import write_models_folder  # noqa: E402
+from helpers import host as host_module  # noqa: E402
+from helpers.fake_models import write_models_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from st2v_modules.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length
-from st2v_modules.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
+from st2v_modules.sampling.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length
+from st2v_modules.sampling.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
 
 
 @pytest.mark.parametrize("frames, trimmed", [(24, 24), (32, 24), (56, 56), (80, 72), (240, 232), (600, 600), (1200, 1192), (23, 0)])

@@ -11,11 +11,11 @@ import os
 import pytest
 import requests
 
-from comfy_server import running_server
-from host import PACK_NAME, make_base_directory
-from st2v_modules.workflow_api import node_layout, ui_to_api
-from ui_workflow import edited_like_a_user
-from workflow_cases import load, shipped_workflows
+from helpers.comfy_server import running_server
+from helpers.host import PACK_NAME, make_base_directory
+from st2v_modules.headless.conversion import node_layout, ui_to_api
+from helpers.ui_workflow import edited_like_a_user
+from helpers.workflow_cases import load, shipped_workflows
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
 CHROMIUM = os.environ.get("STV_CHROMIUM", "/usr/bin/chromium")

@@ -1,6 +1,5 @@
 """The model downloader against a real HTTP server on 127.0.0.1: resume, checksums, Range refusal."""
 import hashlib
-import io
 import os
 import re
 import socket
@@ -9,10 +8,10 @@ import sys
 
 import pytest
 
-from file_server import FileServer
-from st2v_modules import download as dl
-from st2v_modules.model_catalog import CATALOG, HF, find, markdown_table
-from st2v_modules.terminal_progress import ProgressLine
+from helpers.file_server import FileServer
+from st2v_modules import download as cli
+from st2v_modules.model_files import downloader as dl
+from st2v_modules.model_files.catalog import CATALOG, HF, find, markdown_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BODY = os.urandom(3 * dl.CHUNK_BYTES + 12345)  # several read blocks, not a multiple of one
@@ -151,7 +150,7 @@ def test_catalog_entries_are_well_formed():
 def test_command_line_lists_the_catalog_and_what_is_present(tmp_path, capsys):
     (tmp_path / "optical_flow").mkdir()
     (tmp_path / "optical_flow" / find("raft_large").path).write_bytes(b"x")
-    assert dl.main(["--models-dir", str(tmp_path)]) == 0
+    assert cli.main(["--models-dir", str(tmp_path)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert "present" in lines["raft_large"] and "missing" in lines["streamingt2v"]
 
@@ -164,14 +163,6 @@ def test_command_line_downloads_through_a_mirror_and_fails_on_a_bad_file(server,
     assert result.returncode == 1
     assert f"expected {entry.sha256}" in result.stderr and "100%" in result.stderr  # the bar ran to the end
     assert not os.path.exists(dl.target_path(entry, str(tmp_path / entry.folder)))
-
-
-def test_progress_line_draws_a_bar_and_ends_the_line():
-    out = io.StringIO()
-    line = ProgressLine("x", stream=out, min_interval_s=0)
-    line.update(50, 100, "half")
-    line.close()
-    assert "[" + "#" * 15 + "-" * 15 + "]  50% half" in out.getvalue() and out.getvalue().endswith("\n")
 
 
 # --- the Download Models node inside the real ComfyUI ---
@@ -219,7 +210,7 @@ def test_node_finds_a_present_file_without_downloading(host):
 
 @pytest.mark.host
 def test_node_download_refuses_a_file_with_the_wrong_checksum(host, server, monkeypatch):
-    from host import HostExecutionError
+    from helpers.host import HostExecutionError
     entry = find("modelscope_t2v_vae")
     server.files["/" + entry.url[len(HF) + 1:]] = BODY
     monkeypatch.setenv("HF_ENDPOINT", server.url)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from st2v_modules.enhancer_canvas import CROP_BARS, FILL, PAD, check_canvas_size, check_frame_sizes, crop_output, place, to_canvas
+from st2v_modules.sampling.canvas import CROP_BARS, FILL, PAD, check_canvas_size, check_frame_sizes, crop_output, place, to_canvas
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (768, 720), (1024, 576 + 16), (64, 80)])
@@ -22,7 +22,7 @@ def test_sizes_it_cannot_are_refused_with_the_nearest_that_fit(width, height, me
 
 def test_a_row_padded_unet_returns_the_size_it_was_given_exactly_for_the_accepted_sizes():
     """The arithmetic behind the check, against the real layers: 1280x720 -> latent 90x160 -> 46x80 -> 24x40 -> 13x20."""
-    from st2v_modules.layers import Downsample, Upsample
+    from st2v_modules.models.layers import Downsample, Upsample
     import torch.nn as nn
     down, up = Downsample(32, nn, {}, padding=(2, 1)), Upsample(32, nn, {}, crop_rows=True)
     sizes, x = [], torch.zeros(1, 32, 90, 160)

@@ -3,11 +3,11 @@ import os
 
 import pytest
 import torch
-from fixtures import enhancer_config, enhancer_weights
+from helpers.fixtures import enhancer_config, enhancer_weights
 from safetensors.torch import save_file
 
-from st2v_modules.enhancer_checkpoint import enhancer_safetensors_metadata, load_enhancer_state_dict
-from st2v_modules.errors import CheckpointError
+from st2v_modules.checkpoints.enhancer import enhancer_safetensors_metadata, load_enhancer_state_dict
+from st2v_modules.checkpoints.errors import CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,15 @@ import os
 
 import pytest
 import torch
-from fixtures import enhancer_config, enhancer_manifest_shapes, enhancer_weights, load_fixture
-from tiny_models import to_frames_in_batch, to_video
+from helpers.fixtures import enhancer_config, enhancer_manifest_shapes, enhancer_weights, load_fixture
+from helpers.tiny_models import to_frames_in_batch, to_video
 
-from st2v_modules.blending import BlendPlan, blend_chunks, rescaled_guidance
-from st2v_modules.config import MS_VID2VID_XL
-from st2v_modules.enhancer_checkpoint import load_enhancer_state_dict
-from st2v_modules.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
-from st2v_modules.unet3d import UNet3D
-from st2v_modules.unet_checkpoint import expected_shapes, modelscope_to_diffusers
+from st2v_modules.sampling.blending import BlendPlan, blend_chunks, rescaled_guidance
+from st2v_modules.models.config import MS_VID2VID_XL
+from st2v_modules.checkpoints.enhancer import load_enhancer_state_dict
+from st2v_modules.sampling.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
+from st2v_modules.models.unet3d import UNet3D
+from st2v_modules.checkpoints.modelscope import expected_shapes, modelscope_to_diffusers
 
 
 def within_fixture_tolerance(ours: torch.Tensor, reference: torch.Tensor) -> float:

@@ -3,13 +3,13 @@ import os
 
 import pytest
 import torch
-from graphs import enhance_frames, extend_and_enhance, newest_video, video_frames
-from host import HostExecutionError, HostValidationError
+from helpers.graphs import enhance_frames, extend_and_enhance, newest_video, video_frames
+from helpers.host import HostExecutionError, HostValidationError
 
 
 @pytest.fixture(scope="module", autouse=True)
 def taesd(host, models_dir):
-    from fake_models import write_taesd
+    from helpers.fake_models import write_taesd
     write_taesd(os.path.join(models_dir, "vae_approx"))
 
 
@@ -46,7 +46,7 @@ def test_a_canvas_the_unet_cannot_reassemble_is_refused_before_running(host):
 
 
 def test_the_first_chunk_model_given_to_the_enhancer_loader_is_named(host):
-    from fake_models import DIFFUSERS_UNET, STREAMINGT2V_CKPT
+    from helpers.fake_models import DIFFUSERS_UNET, STREAMINGT2V_CKPT
     for wrong, message in [(DIFFUSERS_UNET, "ModelScope text-to-video UNet in diffusers layout"),
                            (STREAMINGT2V_CKPT, "StreamingT2V checkpoint")]:
         graph = enhance_frames()
@@ -73,21 +73,22 @@ def test_full_sampler_parity_through_the_hosts_dpmpp_2m_sde(host):
     driving the host's own DPM++ 2M SDE (its Brownian tree seeded 0 as the official one) reproduce the official result."""
     import comfy.k_diffusion.sampling as k_sampling
     import comfy.samplers
-    from fake_models import ENHANCER
-    from fixtures import load_fixture
-    from tiny_models import to_frames_in_batch, to_video
+    from helpers.fake_models import ENHANCER
+    from helpers.fixtures import load_fixture
+    from helpers.tiny_models import to_frames_in_batch, to_video
     tensors, sidecar = load_fixture("randomized_blending")
     engine, model_module = host.pack_module("nodes.enhance_engine"), host.pack_module("nodes.enhancer_model")
-    blending = host.pack_module("st2v_modules.blending")
+    blending = host.pack_module("st2v_modules.sampling.blending")
     model = model_module.load_enhancer(os.path.join(host.folder_paths.get_folder_paths("streamingt2v")[0], ENHANCER))
     model.model.diffusion_model = ToyDenoiser()
     model = engine.enhancer_model(model, 0.2)
     official_noise = tensors["inputs/full_sampler_noise"]  # [1, 4, 56, 2, 3]; the official start is noise * sigmas[0]
     sigmas = tensors["outputs/sampler_sigmas"]
     recorded = iter(tensors["inputs/full_sampler_random_offsets"].tolist())
-    guider = engine.BlendingGuider(model, blending.BlendPlan(official_noise.shape[2]), 0, cuts=lambda plan: next(recorded))
-    guider.set_conds([[torch.full((1, 77, 1024), 0.3), {"video_frames": 24}]], [[torch.full((1, 77, 1024), -0.2), {"video_frames": 24}]])
-    guider.set_cfg(7.5)
+    conds = {"positive": [[torch.full((1, 77, 1024), 0.3), {"video_frames": 24}]],
+             "negative": [[torch.full((1, 77, 1024), -0.2), {"video_frames": 24}]]}
+    guider = engine.blended(host.pack_module("nodes.guiding").cfg_guider(7.5)(model, conds),
+                            blending.BlendPlan(official_noise.shape[2]), 0, cuts=lambda plan: next(recorded))
     tree = k_sampling.BrownianTreeNoiseSampler(official_noise, sigmas[sigmas > 0].min(), sigmas.max(), seed=0, cpu=True)
     sampler = comfy.samplers.KSAMPLER(k_sampling.sample_dpmpp_2m_sde,
                                       extra_options={"noise_sampler": lambda s, s_next: to_frames_in_batch(tree(s, s_next))})
@@ -105,16 +106,19 @@ def test_the_advanced_form_runs_on_any_noise_sampler_and_the_official_sigmas(hos
     graph["40"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": 3}}
     graph["41"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "dpmpp_2m"}}
     graph["42"] = {"class_type": "STV_EnhanceSigmas", "inputs": {"model": ["30", 0], "steps": 2, "strength": 0.6}}
-    advanced = {k: v for k, v in simple.items() if k not in ("seed", "steps", "strength", "sampler_name", "scheduler")}
+    graph["43"] = {"class_type": "CFGGuider", "inputs": {"model": ["30", 0], "positive": simple["positive"],
+                                                         "negative": simple["negative"], "cfg": 7.5}}
+    advanced = {k: v for k, v in simple.items()
+                if k not in ("model", "positive", "negative", "cfg", "seed", "steps", "strength", "sampler_name", "scheduler")}
     graph["32"] = {"class_type": "STV_EnhanceAdvanced", "inputs": {
-        **advanced, "noise": ["40", 0], "sampler": ["41", 0], "sigmas": ["42", 0], "blend_seed": 5}}
+        **advanced, "guider": ["43", 0], "noise": ["40", 0], "sampler": ["41", 0], "sigmas": ["42", 0], "blend_seed": 5}}
     outputs = host.run(graph)
     assert video_frames(newest_video(host, "stv_enh_advanced")) == (24, 128, 80)
     assert len(outputs["33"]["images"]) == 24
 
 
 def test_enhance_sigmas_refuse_a_model_without_the_enhancer_schedule(host):
-    from fake_models import DIFFUSERS_UNET
+    from helpers.fake_models import DIFFUSERS_UNET
     graph = {"1": {"class_type": "STV_LoadModelScopeT2V", "inputs": {"unet_name": DIFFUSERS_UNET, "weight_dtype": "default"}},
              "2": {"class_type": "STV_EnhanceSigmas", "inputs": {"model": ["1", 0], "steps": 30, "strength": 0.6}},
              "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}}}

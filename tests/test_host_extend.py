@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from graphs import first_chunk_and_extend, video_frames
-from host import HostExecutionError, HostValidationError
+from helpers.graphs import first_chunk_and_extend, video_frames, with_extend_advanced
+from helpers.host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
 
@@ -79,7 +79,7 @@ def test_zero_frames_to_add_is_refused(host):
 ])
 def test_bad_starts_are_refused_without_a_file_claiming_completeness(host, change, message):
     import torch
-    from fake_models import STREAMINGT2V_CKPT
+    from helpers.fake_models import STREAMINGT2V_CKPT
     model, _, _, _, stv = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadStreamingT2V"].execute(
         ckpt_name=STREAMINGT2V_CKPT, weight_dtype="default").result
     node = host.nodes.NODE_CLASS_MAPPINGS["STV_Extend"]
@@ -150,15 +150,51 @@ def test_a_video_that_cannot_fit_on_disk_is_refused_with_figures(host, monkeypat
     import collections
 
     import torch
-    from fake_models import STREAMINGT2V_CKPT
+    from helpers.fake_models import STREAMINGT2V_CKPT
     engine = host.pack_module("nodes.extend_engine")
     model, _, _, _, stv = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadStreamingT2V"].execute(
         ckpt_name=STREAMINGT2V_CKPT, weight_dtype="default").result
-    sampling = engine.Sampling(None, torch.linspace(10, 0, 51), 7.5, None)
-    request = engine.Request(model=model, streamingt2v=stv, positive=[], negative=[], clip_vision=object(), vae=None,
+    sampling = engine.Sampling(None, torch.linspace(10, 0, 51), None, None)
+    request = engine.Request(model=model, streamingt2v=stv, conds={}, clip_vision=object(), vae=None,
                              start=torch.zeros(16, 256, 256, 3), frames_to_add=1184, sampling=sampling, filename_prefix="x")
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(engine.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    monkeypatch.setattr(host.pack_module("nodes.video_run").shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
     plan = engine.plan_chunks(16, 1184)
     with pytest.raises(ValueError, match=r"The video needs about 0.02 GB but .* has 0.00 GB free"):
         engine.preflight(request, plan, 256, 256, os.path.join(host.folder_paths.get_output_directory(), "x"))
+
+
+def guider_node(class_type: str = "CFGGuider", **settings) -> dict:
+    """A core guider on Load StreamingT2V's MODEL with the graph's prompts (nodes 4 and 5)."""
+    conds = {"positive": ["4", 0], "negative": ["5", 0]}
+    if class_type == "DualCFGGuider":
+        conds = {"cond1": ["4", 0], "cond2": ["5", 0], "negative": ["5", 0]}
+    return {"class_type": class_type, "inputs": {"model": ["s1", 0], **conds, **settings}}
+
+
+def extend_advanced(host, guider: dict, prefix: str, seed: int = 31):
+    graph = with_extend_advanced(first_chunk_and_extend(frames_to_add=16, sampler="euler_ancestral", scheduler="normal", seed=seed,
+                                                        video_format="png sequence (lossless)", prefix=prefix), guider)
+    host.run(graph)
+    return png_frames(host, prefix), manifest_of(host, prefix)[1]
+
+
+def test_a_core_guider_drives_every_chunk_of_extend_advanced(host):
+    """CFGGuider at the simple node's cfg reproduces StreamingT2V Extend bit for bit; another cfg changes the new frames."""
+    run_extend(host, frames_to_add=16, sampler="euler_ancestral", scheduler="normal", seed=31,
+               video_format="png sequence (lossless)", prefix="stv_guided_simple")
+    simple = png_frames(host, "stv_guided_simple")
+    same, manifest = extend_advanced(host, guider_node(cfg=7.5), "stv_guided_cfg75")
+    assert same.shape == (32, 48, 64, 3) and (same == simple).all()
+    assert manifest["status"] == "complete" and manifest["sampling"]["guider"] == "CFGGuider" and manifest["sampling"]["cfg"] == 7.5
+    other, manifest = extend_advanced(host, guider_node(cfg=2.0), "stv_guided_cfg2")
+    assert manifest["sampling"]["cfg"] == 2.0
+    assert (other[:16] == simple[:16]).all() and (other[16:] != simple[16:]).any()
+
+
+def test_a_guider_with_three_conditionings_drives_extend_advanced(host):
+    """DualCFGGuider's "middle" conditioning gets the anchor's image tokens and the CAM frames like the positive one."""
+    frames, manifest = extend_advanced(host, guider_node("DualCFGGuider", cfg_conds=5.0, cfg_cond2_negative=2.0,
+                                                         style="regular"), "stv_guided_dual")
+    assert frames.shape == (32, 48, 64, 3) and manifest["status"] == "complete"
+    assert manifest["sampling"]["guider"] == "Guider_DualCFG" and manifest["sampling"]["cfg1"] == 5.0

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
-from fixtures import official_modules
-from st2v_modules.cam import run_cam
+from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
+from helpers.fixtures import official_modules
+from st2v_modules.models.cam import run_cam
 
 pytestmark = pytest.mark.host
 STEPS, CFG, RUN_SEED = 50, 7.5, 33
@@ -60,13 +60,16 @@ def test_one_extension_step_equals_the_official_algorithm(host, models_dir, step
 
     sigmas = engine.official_ddim_sigmas(model, STEPS)[:steps_taken + 1]
     sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), sigmas,
-                               CFG, engine.seeded_noise(RUN_SEED, shared=False), official_ddim=True)
+                               host.pack_module("nodes.guiding").cfg_guider(CFG), engine.seeded_noise(RUN_SEED, shared=False),
+                               official_ddim=True)
     cond_tokens, uncond_tokens = conditioning.anchor_tokens(stv, clip_vision, start[:1])
     features = conditioning.frame_features(stv, start[-8:])
     latent = torch.zeros(16, 4, 6, 8)
     seed = engine.chunk_seed(RUN_SEED, 0)
-    ours = engine.sample_chunk(conditioning.attach_cam(model, stv), conditioning.with_chunk_conditions(positive, cond_tokens, features),
-                               conditioning.with_chunk_conditions(negative, uncond_tokens, features), sampling, latent, 0, seed)
+    guider = sampling.guider(conditioning.attach_cam(model, stv),
+                             {"positive": conditioning.with_chunk_conditions(positive, cond_tokens, features),
+                              "negative": conditioning.with_chunk_conditions(negative, uncond_tokens, features)})
+    ours = engine.sample_chunk(guider, sampling, latent, 0, seed)
 
     grey = torch.full_like(start[:1], 0.5)
     embeds = clip_vision.encode_image(torch.cat([start[:1], grey]), crop=False).image_embeds

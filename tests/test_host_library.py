@@ -4,9 +4,9 @@ import os
 import pytest
 import torch
 
-from fake_models import MODELSCOPE_PTH, NOT_A_UNET, SINGLE_FILE_FP16, TRUNCATED
-from graphs import sample_only, text_to_video, video_frames
-from host import HostExecutionError, HostValidationError
+from helpers.fake_models import MODELSCOPE_PTH, NOT_A_UNET, SINGLE_FILE_FP16, TRUNCATED
+from helpers.graphs import sample_only, text_to_video, video_frames
+from helpers.host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
 OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_Extend",
@@ -119,7 +119,7 @@ def test_a_truncated_download_says_download_it_again(host):
 
 
 def test_loaded_weights_are_the_file_tensors_not_a_second_copy(host, models_dir):
-    from st2v_modules.unet_checkpoint import load_unet3d_state_dict
+    from st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
     sd, config = load_unet3d_state_dict(os.path.join(models_dir, "streamingt2v", "text-to-video-ms-1.7b"))
     pointers = {k: v.data_ptr() for k, v in sd.items()}
     patcher = host.pack_module("nodes.model").build_model_patcher(sd, config)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fake_models import CLIP_VISION, TEXT_ENCODER
-from host import HostExecutionError, HostValidationError
-from st2v_modules.video_writer import MP4, VideoWriter
+from helpers.fake_models import CLIP_VISION, TEXT_ENCODER
+from helpers.host import HostExecutionError, HostValidationError
+from st2v_modules.video_files.writer import MP4, VideoWriter
 
 pytestmark = pytest.mark.host
 RANDOM_RAFT = "raft_large_random_weights.pth"
@@ -118,7 +118,7 @@ def full_text_encoder(models_dir) -> str:
     """The ModelScope text encoder plus the two parts it lacks (the 24th layer and the text projection), laid out as a
     complete OpenCLIP ViT-H/14 text tower (an SD 2.x CLIP) is: random weights, real names and shapes."""
     from safetensors.torch import load_file, save_file
-    from fake_models import random_like_shapes
+    from helpers.fake_models import random_like_shapes
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
     config = CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24,
                             hidden_act="gelu", projection_dim=1024, vocab_size=49408, max_position_embeddings=77)

@@ -6,9 +6,9 @@ import time
 import pytest
 import requests
 
-from comfy_server import running_server
-from graphs import first_chunk_and_extend, text_to_video, video_frames
-from host import make_base_directory
+from helpers.comfy_server import running_server
+from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames
+from helpers.host import make_base_directory
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
 RUN_TIMEOUT_S = 300

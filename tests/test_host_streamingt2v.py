@@ -5,8 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from graphs import streamingt2v_chunk
-from host import HostExecutionError
+from helpers.graphs import streamingt2v_chunk
+from helpers.host import HostExecutionError
 
 pytestmark = pytest.mark.host
 
@@ -49,7 +49,7 @@ def test_condition_frames_of_another_size_than_the_chunk_are_refused(host):
 
 
 def test_the_modelscope_loader_refuses_the_streamingt2v_checkpoint(host):
-    from fake_models import STREAMINGT2V_CKPT
+    from helpers.fake_models import STREAMINGT2V_CKPT
     node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
     with pytest.raises(Exception, match="StreamingT2V checkpoint .*Load StreamingT2V"):
         node.execute(unet_name=STREAMINGT2V_CKPT, weight_dtype="default")
@@ -65,8 +65,8 @@ def test_the_checkpoints_frozen_parts_map_onto_the_host_models(host, caplog):
     import comfy.ops
     import comfy.sd
     import comfy.utils
-    from fixtures import manifest_shapes
-    from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+    from helpers.fixtures import manifest_shapes
+    from st2v_modules.checkpoints.streamingt2v import streamingt2v_from_state_dict
 
     weights = streamingt2v_from_state_dict({k: torch.empty(s, device="meta") for k, s in manifest_shapes().items()}, "full")
     shapes = lambda sd: {k: tuple(v.shape) for k, v in sd.items()}  # noqa: E731

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from st2v_modules.chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
-from st2v_modules.errors import CheckpointError
+from st2v_modules.sampling.chunks import EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
+from st2v_modules.checkpoints.errors import CheckpointError
 from st2v_modules.metrics import (OFFICIAL_COEFF, RaftFlow, check_flow_size, drift_plot, load_raft, mawe, measure_video,
                                   to_json)
 from st2v_modules.metrics.__main__ import main as metrics_command
@@ -19,7 +19,7 @@ from st2v_modules.metrics.clip_similarity import anchor_similarity, text_alignme
 from st2v_modules.metrics.drift import chunk_spans
 from st2v_modules.metrics.plot import COLOURS
 from st2v_modules.metrics.warp import forward_warp
-from st2v_modules.video_writer import MP4, VideoWriter
+from st2v_modules.video_files.writer import MP4, VideoWriter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIDE = 128  # the smallest size RAFT accepts; MAWE's official working size is 720
@@ -213,8 +213,8 @@ def test_frames_of_different_sizes_are_refused_naming_the_frame():
 
 def test_chunks_follow_the_extend_loop_16_then_8_new_frames_each():
     spans = chunk_spans(600)
-    assert spans[0] == range(0, CHUNK_FRAMES) and all(len(s) == NEW_FRAMES_PER_CHUNK for s in spans[1:])
-    assert len(spans) == 1 + (600 - CHUNK_FRAMES) // NEW_FRAMES_PER_CHUNK
+    assert spans[0] == range(0, EXTEND_CHUNK_FRAMES) and all(len(s) == NEW_FRAMES_PER_CHUNK for s in spans[1:])
+    assert len(spans) == 1 + (600 - EXTEND_CHUNK_FRAMES) // NEW_FRAMES_PER_CHUNK
     assert chunk_spans(30) == [range(0, 16), range(16, 24), range(24, 30)]
     assert chunk_spans(5) == [range(0, 5)]
 
@@ -273,7 +273,7 @@ def write_mp4(path: str, frames: torch.Tensor) -> str:
 
 
 def test_command_scores_a_video_file_with_raft_and_clip(tmp_path, raft_weights):
-    from tiny_clip import write_tiny_clip
+    from helpers.tiny_clip import write_tiny_clip
     video = write_mp4(str(tmp_path / "moving"), translating(texture(), frames=3, dx=4, dy=0))
     write_tiny_clip(str(tmp_path / "clip"))
     plot = tmp_path / "curves.png"

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from st2v_modules.model_catalog import CATALOG
+from st2v_modules.model_files.catalog import CATALOG
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RAW_MAIN = "https://raw.githubusercontent.com/streamingt2v/ComfyUI-StreamingT2V/main/"

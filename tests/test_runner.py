@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from fake_models import NOT_A_UNET
-from graphs import text_to_video, video_frames
-from host import make_base_directory
-from comfy_server import free_port
+from helpers.fake_models import NOT_A_UNET
+from helpers.graphs import text_to_video, video_frames
+from helpers.host import make_base_directory
+from helpers.comfy_server import free_port
 from test_host_server import server  # noqa: F401  (the module's headless ComfyUI fixture)
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -76,8 +76,8 @@ def test_problems_before_the_run_exit_2(workflow_file):
 
 
 def test_shipped_workflow_by_name_with_overrides(server, models_dir):
-    from fake_models import DIFFUSERS_UNET
-    from official_checkpoint import write_complete_streamingt2v
+    from helpers.fake_models import DIFFUSERS_UNET
+    from helpers.official_checkpoint import write_complete_streamingt2v
     url, _, _ = server
     ckpt = write_complete_streamingt2v(models_dir)  # a StreamingT2V file with its own CLIP, VAE and image encoder
     result = runner("streamingt2v_text_to_video", "--url", url, "--prompt", "a red kite over dunes", "--seed", "4",

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from host import REPO
+from helpers.host import REPO
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
 

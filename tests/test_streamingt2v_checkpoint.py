@@ -5,11 +5,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fixtures import manifest_shapes, official_weights
-from st2v_modules.config import MODELSCOPE_T2V
-from st2v_modules.errors import CheckpointError
-from st2v_modules.streamingt2v_checkpoint import read_streamingt2v, streamingt2v_from_state_dict
-from tiny_models import tiny_unet
+from helpers.fixtures import manifest_shapes, official_weights
+from st2v_modules.models.config import MODELSCOPE_T2V
+from st2v_modules.checkpoints.errors import CheckpointError
+from st2v_modules.checkpoints.streamingt2v import read_streamingt2v, streamingt2v_from_state_dict
+from helpers.tiny_models import tiny_unet
 
 FROZEN_COUNTS = {"image_encoder": 398, "text_encoder": 372, "vae": 248}
 
@@ -98,7 +98,7 @@ def test_converter_writes_a_safetensors_the_loader_reads_back(tmp_path):
 
 
 def test_converter_refuses_to_overwrite_its_source(tmp_path):
-    from st2v_modules.convert_checkpoint import convert
+    from st2v_modules.checkpoints.convert import convert
     path = str(tmp_path / "a.safetensors")
     with pytest.raises(ValueError, match="must not overwrite its source"):
         convert(path, path)

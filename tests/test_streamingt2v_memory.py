@@ -6,9 +6,9 @@ import sys
 
 import torch
 
-from st2v_modules.conditioner import StreamingT2VConditioner
-from st2v_modules.config import UNet3DConfig
-from st2v_modules.streaming_unet import StreamingUNet3D
+from st2v_modules.models.conditioner import StreamingT2VConditioner
+from st2v_modules.models.config import UNet3DConfig
+from st2v_modules.models.streaming_unet import StreamingUNet3D
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEAK_LIMIT = 1.3
@@ -16,7 +16,7 @@ MEASURE = """
 import json, sys
 import psutil, torch
 sys.path.insert(0, {repo!r})
-from st2v_modules.streamingt2v_checkpoint import read_streamingt2v
+from st2v_modules.checkpoints.streamingt2v import read_streamingt2v
 before = psutil.Process().memory_info().rss
 weights = read_streamingt2v({path!r})
 parts = [weights.unet, weights.cam, weights.resampler]

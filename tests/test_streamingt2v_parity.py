@@ -5,9 +5,9 @@ Weights go through the loader that reads the real checkpoint (`streamingt2v_from
 import pytest
 import torch
 
-from fixtures import load_fixture, official_modules, tolerance
-from st2v_modules.cam import run_cam
-from tiny_models import to_frames_in_batch, to_video
+from helpers.fixtures import load_fixture, official_modules, tolerance
+from st2v_modules.models.cam import run_cam
+from helpers.tiny_models import to_frames_in_batch, to_video
 
 
 @pytest.fixture(scope="module")

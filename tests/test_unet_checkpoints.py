@@ -6,10 +6,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from st2v_modules.config import MODELSCOPE_T2V, UNet3DConfig
-from st2v_modules.errors import CheckpointError
-from st2v_modules.unet_checkpoint import check_keys, expected_shapes, infer_config, load_unet3d_state_dict, modelscope_to_diffusers
-from tiny_models import (TINY_CONFIG, modelscope_unetsd_class, tiny_unet, write_diffusers_unet,
+from st2v_modules.models.config import MODELSCOPE_T2V, UNet3DConfig
+from st2v_modules.checkpoints.errors import CheckpointError
+from st2v_modules.checkpoints.modelscope import check_keys, expected_shapes, infer_config, load_unet3d_state_dict, modelscope_to_diffusers
+from helpers.tiny_models import (TINY_CONFIG, modelscope_unetsd_class, tiny_unet, write_diffusers_unet,
                          write_modelscope_unet, write_single_file)
 
 FULL_SIZE_KEYS = 1480
@@ -34,7 +34,7 @@ def test_full_size_diffusers_layout_matches_one_to_one():
 
 def test_full_size_single_file_layout_with_a_checkpoint_prefix_matches_one_to_one(tmp_path):
     diffusers = pytest.importorskip("diffusers", reason="diffusers is the test-only oracle")
-    from st2v_modules.unet_checkpoint import strip_prefix
+    from st2v_modules.checkpoints.modelscope import strip_prefix
     sd = {"model.diffusion_model." + k: v for k, v in meta_state_dict(diffusers.UNet3DConditionModel).items()}
     assert_same_shapes(strip_prefix(sd), MODELSCOPE_T2V)
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from st2v_modules.unet3d import UNet3D
-from st2v_modules.unet_checkpoint import load_unet3d_state_dict
-from tiny_models import TINY_DIFFUSERS_CONFIG, TINY_CONFIG, randomize, to_frames_in_batch, to_video, write_modelscope_unet
+from st2v_modules.models.unet3d import UNet3D
+from st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
+from helpers.tiny_models import TINY_DIFFUSERS_CONFIG, TINY_CONFIG, randomize, to_frames_in_batch, to_video, write_modelscope_unet
 
 TOLERANCE = 1e-4
 

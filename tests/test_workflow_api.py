@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from st2v_modules.workflow_api import WorkflowError, node_layout, process_dynamic_prompt, ui_to_api
-from ui_workflow import feed_widget_from_primitive, insert_node_on_link, node, set_mode, workflow
+from st2v_modules.headless.conversion import ConversionError, node_layout, process_dynamic_prompt, ui_to_api
+from helpers.ui_workflow import feed_widget_from_primitive, insert_node_on_link, node, set_mode, workflow
 
 COMBO = "COMBO"
 OBJECT_INFO = {  # the shape of /object_info entries, cut to what the converter reads
@@ -102,14 +102,14 @@ def test_links_are_found_by_id_not_by_the_saved_slot_index():
 def test_an_unknown_node_type_is_named():
     wf = text_to_image()
     wf["nodes"][3]["type"] = "KSamplerRenamed"
-    with pytest.raises(WorkflowError, match=r"Node 4 \(KSamplerRenamed\): node type 'KSamplerRenamed' is not installed"):
+    with pytest.raises(ConversionError, match=r"Node 4 \(KSamplerRenamed\): node type 'KSamplerRenamed' is not installed"):
         ui_to_api(wf, OBJECT_INFO)
 
 
 def test_widget_values_that_do_not_match_the_inputs_are_refused():
     wf = text_to_image()
     wf["nodes"][3]["widgets_values"] = [33, "randomize", 2, 7.5]  # an input added to the node since
-    with pytest.raises(WorkflowError, match=r"Node 4 \(KSampler\): 4 widget values saved but the node has 5 widgets "
+    with pytest.raises(ConversionError, match=r"Node 4 \(KSampler\): 4 widget values saved but the node has 5 widgets "
                                             r"\(seed, control_after_generate, steps, cfg, sampler_name\)"):
         ui_to_api(wf, OBJECT_INFO)
 
@@ -117,7 +117,7 @@ def test_widget_values_that_do_not_match_the_inputs_are_refused():
 def test_an_input_the_node_no_longer_has_is_named():
     wf = text_to_image()
     wf["nodes"][3]["inputs"][1]["name"] = "conditioning"
-    with pytest.raises(WorkflowError, match=r"Node 4 \(KSampler\): input 'conditioning' no longer exists on KSampler"):
+    with pytest.raises(ConversionError, match=r"Node 4 \(KSampler\): input 'conditioning' no longer exists on KSampler"):
         ui_to_api(wf, OBJECT_INFO)
 
 
@@ -131,7 +131,7 @@ def test_preview_any_sends_the_display_widget_the_frontend_adds():
 def test_subgraphs_are_refused_with_what_to_do():
     wf = text_to_image()
     wf["definitions"] = {"subgraphs": [{"id": "x"}]}
-    with pytest.raises(WorkflowError, match="Unpack Subgraph"):
+    with pytest.raises(ConversionError, match="Unpack Subgraph"):
         ui_to_api(wf, OBJECT_INFO)
 
 

@@ -1,8 +1,8 @@
 """Command-line overrides on API workflows: nodes named by id, title or class; aliases found through the graph."""
 import pytest
 
-from graphs import first_chunk_and_extend, streamingt2v_chunk, text_to_video
-from st2v_modules.workflow_overrides import OverrideError, apply_aliases, apply_set
+from helpers.graphs import first_chunk_and_extend, streamingt2v_chunk, text_to_video
+from st2v_modules.headless.overrides import OverrideError, apply_aliases, apply_set
 
 
 def test_set_by_id_title_and_class_converts_to_the_input_type():

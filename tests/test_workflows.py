@@ -5,13 +5,13 @@ import os
 import numpy as np
 import pytest
 
-from graphs import newest_video, video_frames
-from official_checkpoint import write_complete_streamingt2v
-from st2v_modules.blending import fitting_length
-from st2v_modules.chunks import NEW_FRAMES_PER_CHUNK
-from st2v_modules.workflow_api import WorkflowError, node_layout, ui_to_api
-from ui_workflow import edited_like_a_user
-from workflow_cases import (FRAMES_TO_ADD, HEIGHT, TEST_IMAGE, TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE, WIDTH,
+from helpers.graphs import newest_video, video_frames
+from helpers.official_checkpoint import write_complete_streamingt2v
+from st2v_modules.sampling.blending import fitting_length
+from st2v_modules.sampling.chunks import NEW_FRAMES_PER_CHUNK
+from st2v_modules.headless.conversion import ConversionError, node_layout, ui_to_api
+from helpers.ui_workflow import edited_like_a_user
+from helpers.workflow_cases import (FRAMES_TO_ADD, HEIGHT, TEST_IMAGE, TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE, WIDTH,
                             for_tests, load, object_info, shipped_workflows, values_not_offered)
 
 pytestmark = pytest.mark.host
@@ -122,10 +122,10 @@ def test_a_changed_node_fails_the_workflows_that_use_it(info):
     grown = json.loads(json.dumps(info))
     grown["STV_Extend"]["input"]["required"]["fps"] = ["FLOAT", {"default": 8.0}]
     grown["STV_Extend"]["input_order"]["required"].append("fps")
-    with pytest.raises(WorkflowError, match=r"Node \d+ \(STV_Extend\): 14 widget values saved but the node has 15"):
+    with pytest.raises(ConversionError, match=r"Node \d+ \(STV_Extend\): 14 widget values saved but the node has 15"):
         ui_to_api(workflow, grown)
     renamed = {k: v for k, v in info.items() if k != "STV_Extend"}
-    with pytest.raises(WorkflowError, match="node type 'STV_Extend' is not installed"):
+    with pytest.raises(ConversionError, match="node type 'STV_Extend' is not installed"):
         ui_to_api(workflow, renamed)
 
 

@@ -12,7 +12,7 @@ import sys
 import torch
 from PIL import Image
 
-from ..video_writer import read_video
+from ..video_files.reader import read_video
 from .mawe import OFFICIAL_COEFF, OFFICIAL_SIZE
 from .optical_flow import RAFT_FILE, RaftFlow, check_flow_size, load_raft
 from .report import check_video, drift_plot, measure_video, to_json

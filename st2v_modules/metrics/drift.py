@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
+from ..sampling.chunks import EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
 from .frame_input import Frames
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # Rec. 601 luma
@@ -15,8 +15,8 @@ THUMBNAIL_SIDE = 32  # the anchor comparison looks at layout and colour, not at 
 
 def chunk_spans(frames: int) -> list[range]:
     """Frame ranges of the first chunk and of each extension chunk's new frames (the last may be shorter)."""
-    spans = [range(0, min(CHUNK_FRAMES, frames))]
-    spans += [range(start, min(start + NEW_FRAMES_PER_CHUNK, frames)) for start in range(CHUNK_FRAMES, frames, NEW_FRAMES_PER_CHUNK)]
+    spans = [range(0, min(EXTEND_CHUNK_FRAMES, frames))]
+    spans += [range(start, min(start + NEW_FRAMES_PER_CHUNK, frames)) for start in range(EXTEND_CHUNK_FRAMES, frames, NEW_FRAMES_PER_CHUNK)]
     return spans
 
 

@@ -6,8 +6,8 @@ import os
 import torch
 from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
-from ..errors import CheckpointError
-from ..model_catalog import find
+from ..checkpoints.errors import CheckpointError
+from ..model_files.catalog import find
 
 RAFT = find("raft_large")  # torchvision's Raft_Large_Weights.DEFAULT, the weights the paper used
 RAFT_FILE, RAFT_URL = RAFT.path, RAFT.url

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
+from ..sampling.chunks import EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
 from . import clip_similarity, drift
 from .frame_input import Frames, check_frames
 from .mawe import OFFICIAL_COEFF, OFFICIAL_SIZE, FlowFunction, MaweResult, mawe
@@ -84,7 +84,7 @@ def mawe_chunks(result: MaweResult, spans: list[range]) -> dict[str, list[float]
 def drift_plot(report: dict) -> np.ndarray:
     """The per-chunk curves of a report as an uint8 `[H, W, 3]` picture."""
     curves = {k: v for k, v in report["chunks"].items() if k not in SPAN_KEYS}
-    return plot_curves(curves, f"{report['frames']} frames: chunk 0 = frames 0-{CHUNK_FRAMES - 1}, then "
+    return plot_curves(curves, f"{report['frames']} frames: chunk 0 = frames 0-{EXTEND_CHUNK_FRAMES - 1}, then "
                                f"{NEW_FRAMES_PER_CHUNK} new frames per chunk")
 
 

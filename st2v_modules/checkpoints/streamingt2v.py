@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .apm import ImageResampler
-from .cam import CAM
-from .checkpoint_io import check_state_dict, read_state_dict
-from .config import UNet3DConfig
+from ..models.apm import ImageResampler
+from ..models.cam import CAM
+from ..models.config import UNet3DConfig
+from ..models.streaming_unet import StreamingUNet3D
 from .errors import CheckpointError
-from .streaming_unet import StreamingUNet3D
-from .unet_checkpoint import describe, infer_config, strip_prefix
+from .modelscope import describe, infer_config, strip_prefix
+from .reading import check_state_dict, read_state_dict
 
 OFFICIAL_PARTS = {"base_model.": "unet", "unet.": "cam", "resampler.": "resampler", "image_encoder.": "image_encoder",
                   "text_encoder.": "text_encoder", "vae.": "vae"}

@@ -12,10 +12,10 @@ import os
 
 import torch
 
-from .checkpoint_io import check_state_dict, read_state_dict, safetensors_metadata
-from .config import MS_VID2VID_XL, UNet3DConfig
+from ..models.config import MS_VID2VID_XL, UNet3DConfig
 from .errors import CheckpointError
-from .unet_checkpoint import describe, expected_shapes, modelscope_to_diffusers, strip_prefix
+from .modelscope import describe, expected_shapes, modelscope_to_diffusers, strip_prefix
+from .reading import check_state_dict, read_state_dict, safetensors_metadata
 
 EXPECTED = "the MS-Vid2Vid-XL enhancer UNet (non_ema_0035000.pth from damo/Video-to-Video, or a .safetensors of it)"
 CONFIG_METADATA_KEY = "st2v_enhancer_config"

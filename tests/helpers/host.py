@@ -11,7 +11,7 @@ import sys
 import tempfile
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACK_NAME = "ComfyUI-StreamingT2V"
 
 

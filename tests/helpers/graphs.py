@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from fake_models import DIFFUSERS_UNET, TEXT_ENCODER, VAE
+from helpers.fake_models import DIFFUSERS_UNET, TEXT_ENCODER, VAE
 
 
 def text_to_video(unet_name: str = DIFFUSERS_UNET, frames: int = 16, width: int = 64, height: int = 48, steps: int = 2,
@@ -58,7 +58,7 @@ def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0
     The tiny test checkpoint holds only the trained parts, so text encoder, VAE and image encoder come from
     the core loaders (a user with the official file wires the loader's own CLIP and CLIP_VISION outputs instead).
     """
-    from fake_models import CLIP_VISION, STREAMINGT2V_CKPT
+    from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT
     return {
         "1": {"class_type": "STV_LoadStreamingT2V", "inputs": {"ckpt_name": STREAMINGT2V_CKPT, "weight_dtype": weight_dtype}},
         "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
@@ -97,6 +97,23 @@ def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancest
     return graph
 
 
+def with_extend_advanced(graph: dict, guider: dict, scheduler: str = "normal") -> dict:
+    """The graph of `first_chunk_and_extend` with StreamingT2V Extend (Advanced) in place of Extend: `guider` (a core
+    guider node on Load StreamingT2V's MODEL, node id "22") and Random Noise, KSamplerSelect and BasicScheduler
+    with the simple node's seed, sampler and steps."""
+    simple = graph["20"]["inputs"]
+    graph["22"] = guider
+    graph["23"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": simple["seed"]}}
+    graph["24"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": simple["sampler_name"]}}
+    graph["25"] = {"class_type": "BasicScheduler", "inputs": {"model": ["s1", 0], "scheduler": scheduler,
+                                                              "steps": simple["steps"], "denoise": 1.0}}
+    shared = {k: v for k, v in simple.items()
+              if k not in ("model", "positive", "negative", "seed", "steps", "cfg", "sampler_name", "scheduler")}
+    graph["20"] = {"class_type": "STV_ExtendAdvanced", "inputs": {
+        **shared, "guider": ["22", 0], "noise": ["23", 0], "sampler": ["24", 0], "sigmas": ["25", 0]}}
+    return graph
+
+
 
 def enhance_frames(frames: int = 30, frame_size: tuple[int, int] = (64, 48), sampler: str = "dpmpp_2m_sde",
                    scheduler: str = "official (trailing)", steps: int = 2, width: int = 128, height: int = 80,
@@ -104,7 +121,7 @@ def enhance_frames(frames: int = 30, frame_size: tuple[int, int] = (64, 48), sam
                    output_frames: str = "all") -> dict:
     """Load Enhancer + StreamingT2V Enhance on a plain IMAGE batch (core EmptyImage), with the core CLIP and the
     TAESD VAE (the full SD VAE would spend minutes per test on CPU)."""
-    from fake_models import ENHANCER
+    from helpers.fake_models import ENHANCER
     return {
         "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": TEXT_ENCODER, "type": "stable_diffusion", "device": "default"}},
         "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["2", 0]}},

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.path.join(REPO, "..", "shared")
 # fixture family -> (environment variable, default folder)
 FIXTURE_DIRS = {"streamingt2v": ("ST2V_FIXTURES", os.path.join(SHARED, "fixtures", "streamingt2v")),
@@ -39,10 +39,10 @@ def official_weights() -> dict[str, torch.Tensor]:
 
 def official_modules():
     """StreamingUNet3D, CAM and resampler in eval mode, loaded from the fixture weights through the real loader."""
-    from st2v_modules.apm import ImageResampler
-    from st2v_modules.cam import CAM
-    from st2v_modules.streaming_unet import StreamingUNet3D
-    from st2v_modules.streamingt2v_checkpoint import streamingt2v_from_state_dict
+    from st2v_modules.models.apm import ImageResampler
+    from st2v_modules.models.cam import CAM
+    from st2v_modules.models.streaming_unet import StreamingUNet3D
+    from st2v_modules.checkpoints.streamingt2v import streamingt2v_from_state_dict
     w = streamingt2v_from_state_dict(official_weights(), "cam_apm_unet_tiny")
     modules = StreamingUNet3D(w.unet_config), CAM(w.unet_config, w.frame_encoder_channels), ImageResampler(w.resampler_inner_dim)
     for module, sd in zip(modules, (w.unet, w.cam, w.resampler)):
@@ -81,7 +81,7 @@ def enhancer_weights() -> tuple[dict[str, torch.Tensor], dict]:
 
 def enhancer_config(sidecar: dict):
     """Our UNet3DConfig for the fixture's `Vid2VidSDUNet` constructor arguments."""
-    from st2v_modules.config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
+    from st2v_modules.models.config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
     kw = sidecar["constructor_kwargs"]
     attention = [1 / 2**i in kw["attn_scales"] for i in range(len(kw["dim_mult"]))]
     return UNet3DConfig(block_out_channels=tuple(kw["dim"] * m for m in kw["dim_mult"]),

@@ -18,7 +18,7 @@ Events = Callable[[str, dict], None]
 HISTORY_POLL_S = 2.0
 
 
-class WorkflowError(RuntimeError):
+class WorkflowFailed(RuntimeError):
     """ComfyUI refused or failed the workflow; the message is the host's own."""
 
 
@@ -39,21 +39,21 @@ class ComfyClient:
             return await response.json()
 
     async def run(self, prompt: dict, events: Events, timeout_s: float | None = None) -> RunResult:
-        """Queue the prompt and wait for it, passing progress events on; raises WorkflowError with the host's message."""
+        """Queue the prompt and wait for it, passing progress events on; raises WorkflowFailed with the host's message."""
         ws_url = self.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
         async with self.session.ws_connect(ws_url, heartbeat=30) as ws:  # connected before queueing: no event missed
             prompt_id = await self._queue(prompt)
             entry = await asyncio.wait_for(self._watch(ws, prompt_id, events), timeout_s)
         status = entry.get("status", {})
         if status.get("status_str") != "success":
-            raise WorkflowError(failure_message(status.get("messages", [])))
+            raise WorkflowFailed(failure_message(status.get("messages", [])))
         return RunResult(prompt_id, entry.get("outputs", {}))
 
     async def _queue(self, prompt: dict) -> str:
         async with self.session.post(self.url + "/prompt", json={"prompt": prompt, "client_id": self.client_id}) as response:
             body = await response.json(content_type=None)
             if response.status != 200:
-                raise WorkflowError(refusal_message(body))
+                raise WorkflowFailed(refusal_message(body))
             return body["prompt_id"]
 
     async def _watch(self, ws: aiohttp.ClientWebSocketResponse, prompt_id: str, events: Events) -> dict:
@@ -66,7 +66,7 @@ class ComfyClient:
                 message = None
             if message is not None:
                 if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    raise WorkflowError(f"the connection to ComfyUI at {self.url} was lost while the workflow ran")
+                    raise WorkflowFailed(f"the connection to ComfyUI at {self.url} was lost while the workflow ran")
                 if message.type != aiohttp.WSMsgType.TEXT or not relay(message.data, prompt_id, events):
                     continue
             history = await self.get(f"/history/{prompt_id}")

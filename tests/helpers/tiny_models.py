@@ -8,8 +8,8 @@ import os
 import torch
 from safetensors.torch import save_file
 
-from st2v_modules.config import UNet3DConfig
-from st2v_modules.unet3d import UNet3D
+from st2v_modules.models.config import UNet3DConfig
+from st2v_modules.models.unet3d import UNet3D
 
 # every block type, 2+ heads per attention, cross-attention width of the real text encoder
 TINY_DIFFUSERS_CONFIG = {

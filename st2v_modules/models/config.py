@@ -17,7 +17,7 @@ class UNet3DConfig:
     `attention_head_dim` is the width of one head in every spatial and temporal transformer
     (heads = channels // attention_head_dim); `transformer_in` has `transformer_in_heads` heads of that width.
     `row_padded_resampling` is MS-Vid2Vid-XL's: downsampling convs pad 2 rows and 1 column, upsampling drops
-    the first and last rows (spec 3.1), so only some latent sizes fit (`enhancer_canvas`).
+    the first and last rows (spec 3.1), so only some latent sizes fit (`sampling.canvas`).
     """
 
     in_channels: int = 4

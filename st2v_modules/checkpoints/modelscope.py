@@ -13,10 +13,10 @@ import re
 
 import torch
 
-from .checkpoint_io import check_state_dict, read_json, read_state_dict, safetensors_metadata
-from .config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
+from ..models.config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, PLAIN_DOWN, PLAIN_UP, UNet3DConfig
+from ..models.unet3d import UNet3D
 from .errors import CheckpointError
-from .unet3d import UNet3D
+from .reading import check_state_dict, read_json, read_state_dict, safetensors_metadata
 
 CONFIG_METADATA_KEY = "st2v_unet3d_config"
 STRIPPED_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "unet.")

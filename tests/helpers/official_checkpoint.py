@@ -7,8 +7,8 @@ import shutil
 
 from safetensors.torch import save_file
 
-from fake_models import random_like_shapes
-from fixtures import manifest_shapes, official_weights
+from helpers.fake_models import random_like_shapes
+from helpers.fixtures import manifest_shapes, official_weights
 
 COMPLETE_STREAMINGT2V = "streaming_t2v_complete_tiny.safetensors"
 FROZEN_PREFIXES = ("text_encoder.", "vae.", "image_encoder.model.")

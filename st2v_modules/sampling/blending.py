@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-CHUNK_FRAMES = 24
-OVERLAP_FRAMES = 8
+BLEND_CHUNK_FRAMES = 24
+BLEND_OVERLAP_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,8 @@ class BlendPlan:
     """Chunks of `chunk` frames, consecutive ones sharing `overlap` frames, covering `frames` exactly."""
 
     frames: int
-    chunk: int = CHUNK_FRAMES
-    overlap: int = OVERLAP_FRAMES
+    chunk: int = BLEND_CHUNK_FRAMES
+    overlap: int = BLEND_OVERLAP_FRAMES
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap < self.chunk:
@@ -40,13 +40,13 @@ class BlendPlan:
         return list(range(0, self.frames - self.overlap, self.stride))
 
 
-def fitting_length(frames: int, chunk: int = CHUNK_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
+def fitting_length(frames: int, chunk: int = BLEND_CHUNK_FRAMES, overlap: int = BLEND_OVERLAP_FRAMES) -> int:
     """The official trimming: the longest prefix that tiles into whole chunks (80 frames -> 72); 0 if none does."""
     stride = chunk - overlap
     return 0 if frames < chunk else (frames - overlap) // stride * stride + overlap
 
 
-def padded_length(frames: int, chunk: int = CHUNK_FRAMES, overlap: int = OVERLAP_FRAMES) -> int:
+def padded_length(frames: int, chunk: int = BLEND_CHUNK_FRAMES, overlap: int = BLEND_OVERLAP_FRAMES) -> int:
     """The shortest length >= `frames` that tiles into whole chunks, for keeping every frame."""
     stride = chunk - overlap
     return max(chunk, -(-(frames - overlap) // stride) * stride + overlap)

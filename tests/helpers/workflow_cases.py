@@ -8,11 +8,11 @@ import os
 import re
 from typing import Any, Callable
 
-from fake_models import CLIP_VISION, DIFFUSERS_UNET, ENHANCER, ENHANCER_VAE, TEXT_ENCODER, VAE
-from official_checkpoint import COMPLETE_STREAMINGT2V
-from st2v_modules.chunks import CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
+from helpers.fake_models import CLIP_VISION, DIFFUSERS_UNET, ENHANCER, ENHANCER_VAE, TEXT_ENCODER, VAE
+from helpers.official_checkpoint import COMPLETE_STREAMINGT2V
+from st2v_modules.sampling.chunks import EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKFLOWS_DIR = os.path.join(REPO, "workflows")
 TEST_VIDEO, TEST_VIDEO_FRAMES, TEST_VIDEO_SIZE = "stv_test_clip.mp4", 12, (80, 60)
 TEST_IMAGE = "stv_test_image.png"
@@ -41,7 +41,7 @@ def one_chunk_per_entry(schedule: str) -> str:
 
     def move(match: re.Match) -> str:
         k = next(count)
-        return f"{match.group(1)}{0 if k == 0 else CHUNK_FRAMES + NEW_FRAMES_PER_CHUNK * k}:"
+        return f"{match.group(1)}{0 if k == 0 else EXTEND_CHUNK_FRAMES + NEW_FRAMES_PER_CHUNK * k}:"
 
     return re.sub(r"(^|[|\n]\s*)\d+\s*:", move, schedule)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-CHUNK_FRAMES = 16
+EXTEND_CHUNK_FRAMES = 16
 CONDITION_FRAMES = 8
-NEW_FRAMES_PER_CHUNK = CHUNK_FRAMES - CONDITION_FRAMES
+NEW_FRAMES_PER_CHUNK = EXTEND_CHUNK_FRAMES - CONDITION_FRAMES
 SEED_STRIDE = 0x9E3779B97F4A7C15  # odd 64-bit constant: chunk seeds of one run never collide
 SEED_MODULUS = 2**64
 

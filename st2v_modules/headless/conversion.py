@@ -30,7 +30,7 @@ ANY_TYPES = ("*", "")
 FRONTEND_WIDGETS = {"PreviewAny": {"preview": ""}}
 
 
-class WorkflowError(ValueError):
+class ConversionError(ValueError):
     """A workflow this ComfyUI cannot run as saved; the message names the node and what to do."""
 
 
@@ -52,12 +52,12 @@ class NodeLayout:
 def ui_to_api(workflow: dict, object_info: dict, rng: random.Random | None = None) -> dict:
     """The API prompt of a browser-format workflow, checked against the server's node definitions.
 
-    Raises WorkflowError when a node type is unknown, or a node's saved widget values or inputs do not
+    Raises ConversionError when a node type is unknown, or a node's saved widget values or inputs do not
     match its definition (the node was renamed or changed since the workflow was saved). `rng` picks the
     options of `{a|b}` dynamic prompts, as the frontend does when it queues.
     """
     if (workflow.get("definitions") or {}).get("subgraphs"):
-        raise WorkflowError("This workflow contains subgraphs; unpack them (right-click > Unpack Subgraph) and save it again.")
+        raise ConversionError("This workflow contains subgraphs; unpack them (right-click > Unpack Subgraph) and save it again.")
     graph = _Graph(workflow, object_info)
     prompt = {}
     for node in workflow["nodes"]:
@@ -154,20 +154,20 @@ class _Graph:
     def _checked_layout(self, node: dict) -> NodeLayout:
         label = _label(node)
         if node["type"] not in self.object_info:
-            raise WorkflowError(f"{label}: node type {node['type']!r} is not installed in this ComfyUI (a missing custom node "
+            raise ConversionError(f"{label}: node type {node['type']!r} is not installed in this ComfyUI (a missing custom node "
                                 "pack, or a node that was renamed); install or update the pack, or replace the node.")
         layout = node_layout(self.object_info[node["type"]])
         values = node.get("widgets_values") or []
         if not isinstance(values, list):
-            raise WorkflowError(f"{label}: widgets_values is saved as {type(values).__name__}; expected a list.")
+            raise ConversionError(f"{label}: widgets_values is saved as {type(values).__name__}; expected a list.")
         if len(values) != len(layout.widgets):
             expected = ", ".join(w.name for w in layout.widgets) or "none"
-            raise WorkflowError(f"{label}: {len(values)} widget values saved but the node has {len(layout.widgets)} "
+            raise ConversionError(f"{label}: {len(values)} widget values saved but the node has {len(layout.widgets)} "
                                 f"widgets ({expected}); its inputs changed since the workflow was saved: open it in "
                                 "ComfyUI, check the widgets and save it again.")
         unknown = [i["name"] for i in node.get("inputs") or [] if i["name"] not in layout.names]
         if unknown:
-            raise WorkflowError(f"{label}: input {unknown[0]!r} no longer exists on {node['type']}; reconnect the link to "
+            raise ConversionError(f"{label}: input {unknown[0]!r} no longer exists on {node['type']}; reconnect the link to "
                                 f"one of: {', '.join(sorted(layout.names))}.")
         return layout
 
@@ -202,15 +202,15 @@ class _Graph:
         if link_id is None:
             return None
         if link_id not in self.links:
-            raise WorkflowError(f"Link {link_id} is referenced by a node but missing from the workflow's links; "
+            raise ConversionError(f"Link {link_id} is referenced by a node but missing from the workflow's links; "
                                 "reconnect it in ComfyUI and save again.")
         origin_id, origin_slot = self.links[link_id]
         if (origin_id, origin_slot) in visited:
-            raise WorkflowError(f"Links loop through node {origin_id}; remove the cycle.")
+            raise ConversionError(f"Links loop through node {origin_id}; remove the cycle.")
         visited.add((origin_id, origin_slot))
         origin = self.nodes.get(origin_id)
         if origin is None:
-            raise WorkflowError(f"Link {link_id} starts at node {origin_id}, which is not in the workflow; reconnect it.")
+            raise ConversionError(f"Link {link_id} starts at node {origin_id}, which is not in the workflow; reconnect it.")
         if origin.get("mode", 0) == BYPASSED and origin["type"] not in VIRTUAL_NODES:
             index = self._bypass_input(origin, origin_slot, slot_type)
             if index is None:

@@ -10,7 +10,7 @@ import os
 import torch
 from safetensors.torch import save_file
 
-from tiny_models import tiny_unet, write_diffusers_unet, write_modelscope_unet, write_single_file
+from helpers.tiny_models import tiny_unet, write_diffusers_unet, write_modelscope_unet, write_single_file
 
 DIFFUSERS_UNET = "text-to-video-ms-1.7b/unet/diffusion_pytorch_model.safetensors"
 SINGLE_FILE_FP16 = "modelscope_t2v_unet_fp16.safetensors"
@@ -81,14 +81,14 @@ def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> No
 
 def clip_vision_shapes() -> dict[str, torch.Size]:
     """OpenCLIP ViT-H/14's vision tower in open_clip layout (`visual.*`), read off the checkpoint manifest."""
-    from fixtures import manifest_shapes
+    from helpers.fixtures import manifest_shapes
     prefix = "image_encoder.model."
     return {k[len(prefix):]: s for k, s in manifest_shapes().items() if k.startswith(prefix + "visual.")}
 
 
 def write_streamingt2v_files(models_dir: str) -> None:
     """The tiny official-layout weights as a Lightning checkpoint, and a random image encoder for the APM."""
-    from fixtures import official_weights
+    from helpers.fixtures import official_weights
     torch.save({"state_dict": official_weights(), "epoch": 0}, os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT))
     os.makedirs(os.path.join(models_dir, "clip_vision"), exist_ok=True)
     save_file(random_like_shapes(clip_vision_shapes(), seed=3), os.path.join(models_dir, "clip_vision", CLIP_VISION))
@@ -96,9 +96,9 @@ def write_streamingt2v_files(models_dir: str) -> None:
 
 def write_enhancer(path: str) -> None:
     """The tiny MS-Vid2Vid-XL fixture weights as a converted .safetensors that names its own config."""
-    from fixtures import enhancer_config, enhancer_weights
-    from st2v_modules.enhancer_checkpoint import enhancer_safetensors_metadata
-    from st2v_modules.unet_checkpoint import modelscope_to_diffusers
+    from helpers.fixtures import enhancer_config, enhancer_weights
+    from st2v_modules.checkpoints.enhancer import enhancer_safetensors_metadata
+    from st2v_modules.checkpoints.modelscope import modelscope_to_diffusers
     weights, sidecar = enhancer_weights()
     sd = {k: v.contiguous() for k, v in modelscope_to_diffusers(weights).items()}
     save_file(sd, path, metadata=enhancer_safetensors_metadata(enhancer_config(sidecar)))

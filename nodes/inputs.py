@@ -1,0 +1,17 @@
+"""Input definitions several nodes share, so one setting reads the same wherever it appears."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from .model import WEIGHT_DTYPES
+
+OFFICIAL_CFG = 7.5  # stage 2 and the enhancer both guide with 7.5
+WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
+
+
+def cfg_input() -> io.Float.Input:
+    return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
+
+
+def weight_dtype_input() -> io.Combo.Input:
+    return io.Combo.Input("weight_dtype", options=list(WEIGHT_DTYPES), default="default", tooltip=WEIGHT_DTYPE_TOOLTIP)

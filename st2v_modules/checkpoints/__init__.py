@@ -1,0 +1,1 @@
+"""Weight files as users download them: reading without running code, each published layout, conversion."""
