@@ -1,5 +1,5 @@
 """What the extend benchmarks share: ComfyUI booted in this process on a models folder, the StreamingT2V pieces
-(the tiny official-layout fixture weights with a random TAESD VAE and ViT-H image encoder, or a real checkpoint),
+(tiny official-layout weights built at run time, with a random TAESD VAE and ViT-H image encoder, or a real checkpoint),
 and an extend request on the official sampler settings."""
 from __future__ import annotations
 

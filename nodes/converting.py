@@ -29,6 +29,10 @@ class ConvertStreamingT2V(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, ckpt_name: str | None = None) -> bool | str:
+        return paths.check_model_files(cls.define_schema().display_name, {"ckpt_name": ckpt_name})
+
+    @classmethod
     def execute(cls, ckpt_name: str, fp16: bool, filename: str) -> io.NodeOutput:
         if os.path.basename(filename) != filename:
             raise ValueError(f"filename {filename!r} must be a plain file name; the file goes next to {ckpt_name}.")

@@ -10,15 +10,9 @@ from comfy_api.latest import io, ui
 
 from ..st2v_modules.model_files.catalog import CATALOG, ModelFile, find
 from ..st2v_modules.model_files.downloader import DownloadError, download_model, target_path
+from .paths import folder_dir
 
 PROGRESS_STEPS = 1000
-
-
-def folder_dir(entry: ModelFile) -> str:
-    """Where a new file goes: the folder's first path (the user's extra paths come after the default)."""
-    if entry.folder in folder_paths.folder_names_and_paths:
-        return folder_paths.get_folder_paths(entry.folder)[0]
-    return os.path.join(folder_paths.models_dir, entry.folder)
 
 
 def existing_path(entry: ModelFile) -> str | None:

@@ -47,6 +47,12 @@ class LoadEnhancer(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, unet_name: str | None = None, vae_name: str | None = None) -> bool | str:
+        """Refuse before anything runs, naming every missing file with its size, URL and how to fetch it."""
+        return paths.check_model_files(cls.define_schema().display_name,
+                                       {"unet_name": unet_name, "vae_name": None if vae_name == NO_VAE else vae_name})
+
+    @classmethod
     def execute(cls, unet_name: str, vae_name: str, weight_dtype: str) -> io.NodeOutput:
         vae = None if vae_name == NO_VAE else load_vae(paths.model_path(vae_name))
         return io.NodeOutput(load_enhancer(paths.model_path(unet_name), weight_dtype), vae)

@@ -30,6 +30,11 @@ class LoadModelScopeT2V(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, unet_name: str | None = None) -> bool | str:
+        """Refuse before anything runs, naming the missing file with its size, URL and how to fetch it."""
+        return paths.check_model_files(cls.define_schema().display_name, {"unet_name": unet_name})
+
+    @classmethod
     def execute(cls, unet_name: str, weight_dtype: str) -> io.NodeOutput:
         return io.NodeOutput(load_modelscope_t2v(paths.model_path(unet_name), weight_dtype))
 
@@ -56,6 +61,11 @@ class LoadStreamingT2V(io.ComfyNode):
                 StreamingT2VType.Output(tooltip="CAM + APM resampler; use with StreamingT2V Conditioning."),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, ckpt_name: str | None = None) -> bool | str:
+        """Refuse before anything runs, naming the missing file with its size, URL and how to fetch it."""
+        return paths.check_model_files(cls.define_schema().display_name, {"ckpt_name": ckpt_name})
 
     @classmethod
     def execute(cls, ckpt_name: str, weight_dtype: str) -> io.NodeOutput:

@@ -68,9 +68,10 @@ class VideoMetrics(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, flow_weights: str | None = None, mawe_size: int | None = None) -> bool | str:
         """Refuse before anything runs (values wired from other nodes arrive as None here and are checked later)."""
-        if flow_weights is not None and flow_weights != NO_FLOW and flow_weights not in paths.model_files(paths.FLOW_FOLDER):
-            return (f"flow_weights: {paths.missing_file_message(flow_weights, paths.FLOW_FOLDER)} The file is torchvision's "
-                    f"{RAFT_FILE} (Download Models: raft_large), or choose '{NO_FLOW}'.")
+        missing = paths.check_model_files(cls.define_schema().display_name,
+                                          {"flow_weights": None if flow_weights == NO_FLOW else flow_weights}, paths.FLOW_FOLDER)
+        if missing is not True:
+            return f"{missing} Or choose '{NO_FLOW}'."
         try:
             if mawe_size is not None:
                 check_flow_size(mawe_size, "mawe_size")

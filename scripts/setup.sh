@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pack into a ComfyUI and starts it: scripts/setup.sh [COMFYUI_DIR]
 # COMFYUI_DIR defaults to the ComfyUI folder this pack sits in (ComfyUI/custom_nodes/<pack>).
+# Links the pack into COMFYUI_DIR/custom_nodes/ unless it already sits there.
 # Uses ComfyUI's own venv (venv/ or .venv/) when it has one, else $PYTHON or python3.
 set -euo pipefail
 pack="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,7 +14,10 @@ done
 "$python" -m pip install -q -r "$comfyui/requirements.txt" requests
 "$python" -m pip install -q -r "$pack/requirements.txt"
 link="$comfyui/custom_nodes/$(basename "$pack")"
-[ "$pack" = "$(cd "$comfyui/custom_nodes" && pwd)/$(basename "$pack")" ] || [ -e "$link" ] || ln -s "$pack" "$link"
+[ -e "$link" ] || ln -s "$pack" "$link"
+[ "$link" -ef "$pack" ] || { echo "$link is another copy of the pack: remove it, or run this script from it." >&2; exit 2; }
+# the pack's commands (download, convert) look here for their ComfyUI when run outside custom_nodes/
+echo "$comfyui" > "$pack/.comfyui_path"
 mkdir -p "$comfyui/models/streamingt2v"
 device_flag=()
 "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() or torch.backends.mps.is_available() else 1)" || device_flag=(--cpu)

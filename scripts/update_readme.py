@@ -58,7 +58,7 @@ def apply(readme: str, generated: dict[str, str]) -> str:
 
 def boot_host():
     """ComfyUI with this pack loaded, headless on CPU (tests/host.py)."""
-    sys.path.insert(0, os.path.join(REPO, "tests"))
+    sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
     from helpers import host
     comfyui = host.find_comfyui()
     if comfyui is None:

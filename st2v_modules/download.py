@@ -3,6 +3,8 @@
     python -m st2v_modules.download                     # list the models and which are there
     python -m st2v_modules.download streamingt2v modelscope_t2v_unet --models-dir ComfyUI/models
     python -m st2v_modules.download all
+
+--models-dir defaults to the models folder of the ComfyUI this pack is installed in (model_files.location).
 """
 from __future__ import annotations
 
@@ -15,13 +17,7 @@ from tqdm import tqdm
 
 from .model_files.catalog import CATALOG, ModelFile, find
 from .model_files.downloader import DownloadError, download_model, target_path
-
-
-def default_models_dir() -> str | None:
-    """ComfyUI/models when this pack sits in ComfyUI/custom_nodes/<pack>."""
-    comfyui = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    models = os.path.join(comfyui, "models")
-    return models if os.path.isfile(os.path.join(comfyui, "main.py")) and os.path.isdir(models) else None
+from .model_files.location import MODELS_DIR_HELP, NO_MODELS_DIR, find_models_dir
 
 
 class TerminalProgress:
@@ -50,11 +46,10 @@ def list_models(models_dir: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="catalog names to download, or 'all'; none lists the catalog")
-    parser.add_argument("--models-dir", default=default_models_dir(),
-                        help="ComfyUI's models folder (default: the one above this pack, if it sits in custom_nodes)")
+    parser.add_argument("--models-dir", default=find_models_dir(), help=MODELS_DIR_HELP)
     args = parser.parse_args(argv)
     if args.models_dir is None:
-        parser.error("--models-dir is required: this pack is not inside ComfyUI/custom_nodes")
+        parser.error(NO_MODELS_DIR)
     logging.basicConfig(format="%(levelname)s: %(message)s")
     if not args.names:
         list_models(args.models_dir)

@@ -3,7 +3,8 @@ import os
 
 import pytest
 import torch
-from helpers.fixtures import enhancer_config, enhancer_weights
+from helpers.fake_models import tiny_enhancer_published
+from helpers.tiny_models import TINY_ENHANCER_CONFIG
 from safetensors.torch import save_file
 
 from st2v_modules.checkpoints.enhancer import enhancer_safetensors_metadata, load_enhancer_state_dict
@@ -12,8 +13,7 @@ from st2v_modules.checkpoints.errors import CheckpointError
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    weights, sidecar = enhancer_weights()
-    return weights, enhancer_config(sidecar), tmp_path_factory.mktemp("enhancer")
+    return tiny_enhancer_published(), TINY_ENHANCER_CONFIG, tmp_path_factory.mktemp("enhancer")
 
 
 def test_the_published_pth_with_and_without_its_state_dict_wrapper(published):
@@ -22,7 +22,7 @@ def test_the_published_pth_with_and_without_its_state_dict_wrapper(published):
         path = os.path.join(folder, name)
         torch.save(payload, path)
         sd, loaded_config = load_enhancer_state_dict(path, config)
-        assert loaded_config == config and len(sd) == len(weights) == 1078
+        assert loaded_config == config and len(sd) == len(weights) == 1078  # every key of the tiny UNetSD
         assert torch.equal(sd["down_blocks.0.downsamplers.0.conv.weight"], weights["input_blocks.3.op.weight"])
 
 

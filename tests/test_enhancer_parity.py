@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 from helpers.fixtures import enhancer_config, enhancer_manifest_shapes, enhancer_weights, load_fixture
-from helpers.tiny_models import to_frames_in_batch, to_video
+from helpers.fake_models import tiny_enhancer_published
+from helpers.tiny_models import TINY_ENHANCER_CONFIG, to_frames_in_batch, to_video
 
 from st2v_modules.sampling.blending import BlendPlan, blend_chunks, rescaled_guidance
 from st2v_modules.models.config import MS_VID2VID_XL
@@ -31,6 +32,13 @@ def tiny_enhancer(tmp_path_factory):
     net = UNet3D(config)
     net.load_state_dict(sd, strict=True)
     return net.eval()
+
+
+def test_the_run_time_test_enhancer_has_the_fixtures_keys_shapes_and_config():
+    """What the other tests load instead of the fixture: the same published layout and config, other random values."""
+    fixture, sidecar = enhancer_weights()
+    assert {k: v.shape for k, v in tiny_enhancer_published().items()} == {k: v.shape for k, v in fixture.items()}
+    assert enhancer_config(sidecar) == TINY_ENHANCER_CONFIG
 
 
 def run(net: UNet3D, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
-from helpers.fixtures import official_modules
+from helpers.official_checkpoint import official_modules, tiny_official_weights
 from st2v_modules.models.cam import run_cam
 
 pytestmark = pytest.mark.host
@@ -17,7 +17,7 @@ SD_LATENT_SCALE = 0.18215
 def official_chunk(noise, start, text, text_uncond, embeds, seed, steps_taken):
     """The official stage-2 chunk (spec 2.2), batch [uncond, cond], DDIM eta 1 with recorded variance noise."""
     from diffusers import DDIMScheduler
-    unet, cam, resampler = official_modules()
+    unet, cam, resampler = official_modules(tiny_official_weights())  # the weights of STREAMINGT2V_CKPT
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
     scheduler.set_timesteps(STEPS)

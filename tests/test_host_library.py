@@ -103,8 +103,8 @@ def test_zero_frames_are_refused_naming_the_input(host):
     assert any("frames is 0; a video needs at least 1 frame" in e["details"] for e in errors), errors
 
 
-def test_a_model_name_that_is_not_in_the_folder_is_refused(host):
-    with pytest.raises(HostExecutionError, match="nothere.safetensors is not in the streamingt2v models folder .*put the file there"):
+def test_a_model_name_that_is_not_in_the_folder_is_refused_before_running(host):
+    with pytest.raises(HostValidationError, match="nothere.safetensors is not in the streamingt2v models folder .*put the file there"):
         host.run(text_to_video(unet_name="nothere.safetensors"))
 
 

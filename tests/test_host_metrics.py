@@ -88,7 +88,8 @@ def test_missing_flow_weights_are_refused_before_anything_runs(host):
     with pytest.raises(HostValidationError) as refused:
         host.run(metrics_graph(video, "raft_large_C_T_SKHT_V2-ff5fadd5.pth"))
     details = str(refused.value.node_errors)
-    assert "flow_weights" in details and "optical_flow models folder" in details and "Download Models: raft_large" in details
+    assert "Video Metrics: flow_weights: raft_large_C_T_SKHT_V2-ff5fadd5.pth is missing: 21.1 MB from https://download.pytorch.org/" in details
+    assert "python -m st2v_modules.download raft_large. Then run the workflow again. Or choose 'none (skip MAWE)'." in details
 
 
 def test_a_flow_size_raft_cannot_take_is_refused_with_one_that_works(host, flow_weights):

@@ -90,3 +90,34 @@ def test_shipped_workflow_by_name_with_overrides(server, models_dir):
     assert "set 4 (Prompt).text = 'a red kite over dunes'" in result.stderr
     (path,) = result.stdout.split()  # the path the workflow's Video file node shows
     assert os.path.basename(path).startswith("shipped") and video_frames(path) == (24, 64, 48)
+
+
+def test_a_shipped_workflow_without_its_models_names_every_file_and_the_command_that_fetches_them(server):
+    from st2v_modules.model_files.catalog import find
+    url, _, _ = server
+    result = runner("streamingt2v_text_to_video", "--url", url)
+    assert result.returncode == 1 and result.stdout == ""
+    for entry in (find("modelscope_t2v_unet"), find("streamingt2v")):
+        assert f"{os.path.basename(entry.path)} is missing: {entry.size} from {entry.url}, to go to " in result.stderr
+    assert ("Without the browser, fetch every missing model file in the pack's folder with ComfyUI's Python: "
+            "python -m st2v_modules.download modelscope_t2v_unet streamingt2v; then run this command again.") in result.stderr
+    assert "press R" not in result.stderr and "STV_Load" not in result.stderr  # the nodes by their titles
+
+
+def test_extend_your_video_runs_headless_with_the_clip_named_on_load_video(server, models_dir):
+    """README, Run without the browser: the clip goes into ComfyUI's input folder and --set names it on Load Video."""
+    from helpers.official_checkpoint import write_complete_streamingt2v
+    from helpers.workflow_cases import TEST_VIDEO, TEST_VIDEO_FRAMES
+    from test_workflows import write_start_media
+    url, base, _ = server
+    ckpt = write_complete_streamingt2v(models_dir)
+    write_start_media(os.path.join(base, "input"))
+    result = runner("streamingt2v_extend_your_video", "--url", url, "--set", f"Load Video.file={TEST_VIDEO}",
+                    "--set", "StreamingT2V Extend.frames_to_add=8", "--prompt", "a boat on a lake",
+                    "--set", f"Load StreamingT2V.ckpt_name={ckpt}", "--set", "Scale to 256 × 256.width=32",
+                    "--set", "Scale to 256 × 256.height=16", "--set", "StreamingT2V Extend.steps=1",
+                    "--set", "StreamingT2V Extend.filename_prefix=runner/extended")
+    assert result.returncode == 0, result.stderr
+    assert f"set 3 (Load Video).file = '{TEST_VIDEO}'" in result.stderr
+    (path,) = result.stdout.split()
+    assert os.path.basename(path).startswith("extended") and video_frames(path) == (TEST_VIDEO_FRAMES + 8, 32, 16)

@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from helpers.fixtures import manifest_shapes, official_weights
+from helpers.fixtures import manifest_shapes
+from helpers.official_checkpoint import FROZEN_PREFIXES, frozen_shapes, tiny_official_weights
 from st2v_modules.models.config import MODELSCOPE_T2V
 from st2v_modules.checkpoints.errors import CheckpointError
 from st2v_modules.checkpoints.streamingt2v import read_streamingt2v, streamingt2v_from_state_dict
@@ -29,8 +30,13 @@ def test_every_key_of_the_full_checkpoint_is_mapped_with_its_shape():
     assert len(weights.unet) + len(weights.cam) + len(weights.resampler) + sum(FROZEN_COUNTS.values()) == len(sd)
 
 
+def test_the_test_checkpoints_frozen_parts_have_the_real_keys_and_shapes():
+    real = {k: s for k, s in manifest_shapes().items() if k.startswith(FROZEN_PREFIXES)}
+    assert frozen_shapes() == real and len(real) == sum(FROZEN_COUNTS.values())
+
+
 def test_repacked_layout_with_swapped_names_loads_the_same_parts(tmp_path):
-    official = official_weights()
+    official = tiny_official_weights()
     renamed = {("controlnet." + k[5:] if k.startswith("unet.") else "unet." + k[11:] if k.startswith("base_model.") else k): v
                for k, v in official.items()}
     path = str(tmp_path / "repack_fp16.safetensors")
@@ -42,10 +48,10 @@ def test_repacked_layout_with_swapped_names_loads_the_same_parts(tmp_path):
 
 def test_lightning_ckpt_reads_only_the_state_dict(tmp_path):
     path = str(tmp_path / "streaming_t2v.ckpt")
-    torch.save({"state_dict": official_weights(), "optimizer_states": [{"state": {0: {"exp_avg": torch.zeros(3)}}}],
+    torch.save({"state_dict": tiny_official_weights(), "optimizer_states": [{"state": {0: {"exp_avg": torch.zeros(3)}}}],
                 "epoch": 3}, path)
     weights = read_streamingt2v(path)
-    assert len(weights.cam) == sum(k.startswith("unet.") for k in official_weights())
+    assert len(weights.cam) == sum(k.startswith("unet.") for k in tiny_official_weights())
 
 
 def test_a_modelscope_unet_is_sent_to_the_other_loader(tmp_path):
@@ -64,7 +70,7 @@ def test_an_sd_checkpoint_is_named(tmp_path):
 
 
 def test_missing_cam_keys_are_counted(tmp_path):
-    sd = official_weights()
+    sd = tiny_official_weights()
     cut = [k for k in sd if k.startswith("unet.down_blocks.1.")]
     for k in cut:
         del sd[k]
@@ -74,7 +80,7 @@ def test_missing_cam_keys_are_counted(tmp_path):
 
 def test_a_truncated_checkpoint_is_called_corrupt(tmp_path):
     full = str(tmp_path / "full.ckpt")
-    torch.save({"state_dict": official_weights()}, full)
+    torch.save({"state_dict": tiny_official_weights()}, full)
     data = open(full, "rb").read()
     (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 3])
     with pytest.raises(CheckpointError, match="truncated or corrupt: download it again"):
@@ -85,7 +91,7 @@ def test_converter_writes_a_safetensors_the_loader_reads_back(tmp_path):
     import subprocess
     import sys
     source = str(tmp_path / "streaming_t2v.ckpt")
-    torch.save({"state_dict": official_weights(), "optimizer_states": [{"exp_avg": torch.zeros(10)}]}, source)
+    torch.save({"state_dict": tiny_official_weights(), "optimizer_states": [{"exp_avg": torch.zeros(10)}]}, source)
     target = str(tmp_path / "streaming_t2v_fp16.safetensors")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run([sys.executable, "-m", "st2v_modules.convert_checkpoint", source, target, "--fp16"], cwd=repo,

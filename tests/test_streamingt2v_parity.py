@@ -5,7 +5,8 @@ Weights go through the loader that reads the real checkpoint (`streamingt2v_from
 import pytest
 import torch
 
-from helpers.fixtures import load_fixture, official_modules, tolerance
+from helpers.fixtures import load_fixture, official_modules, official_weights, tolerance
+from helpers.official_checkpoint import tiny_official_weights
 from st2v_modules.models.cam import run_cam
 from helpers.tiny_models import to_frames_in_batch, to_video
 
@@ -24,6 +25,13 @@ def denoise(modules, latents, timestep, text, image_embeds, cond_frames):
     features = cam.encode_frames(cond_frames.flatten(0, 1))
     cam_out = run_cam(cam, x, timestep, context, frames, features)
     return to_video(unet(x, timestep, context, frames, cam_out), frames)
+
+
+def test_the_run_time_test_checkpoint_has_the_fixtures_keys_and_shapes():
+    """What the other tests load instead of the fixture: the same official layout, other random values."""
+    fixture, built = official_weights(), tiny_official_weights()
+    assert {k: v.shape for k, v in built.items()} == {k: v.shape for k, v in fixture.items()}
+    assert not torch.equal(built["base_model.conv_in.weight"], fixture["base_model.conv_in.weight"])
 
 
 @torch.inference_mode()

@@ -1,6 +1,7 @@
 """Every shipped workflow, converted as the browser queues it and executed in the real ComfyUI on tiny models."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -62,6 +63,17 @@ def test_workflow_matches_the_hosts_nodes_and_explains_itself(path, info):
     notes = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] in NOTE_TYPES]
     assert notes and all(word in "".join(notes) for word in ("models/streamingt2v", "streaming_t2v.ckpt", "## Change"))
     assert {"version", "links", "groups", "extra"} <= set(workflow) and workflow["groups"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_the_notes_name_nodes_as_the_canvas_shows_them(path, info):
+    """A node named in bold in a note by its type's display name while every such node carries another title would
+    send the reader looking for a node that is not on the canvas."""
+    workflow = load(path)
+    shown = {n.get("title") or info[n["type"]]["display_name"] for n in workflow["nodes"] if n["type"] in info}
+    display_names = {info[n["type"]]["display_name"] for n in workflow["nodes"] if n["type"] in info}
+    named = {m for n in workflow["nodes"] if n["type"] in NOTE_TYPES for m in re.findall(r"\*\*([^*]+)\*\*", n["widgets_values"][0])}
+    assert not (named & display_names) - shown, "the note names these nodes by a title the canvas does not show"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
+
+from ..model_files.catalog import DOWNLOAD_COMMAND
 
 Events = Callable[[str, dict], None]
 """Receives the server's websocket events for our prompt: ("executing", data), ("progress", data), ..."""
@@ -53,7 +56,7 @@ class ComfyClient:
         async with self.session.post(self.url + "/prompt", json={"prompt": prompt, "client_id": self.client_id}) as response:
             body = await response.json(content_type=None)
             if response.status != 200:
-                raise WorkflowFailed(refusal_message(body))
+                raise WorkflowFailed(refusal_message(body, prompt))
             return body["prompt_id"]
 
     async def _watch(self, ws: aiohttp.ClientWebSocketResponse, prompt_id: str, events: Events) -> dict:
@@ -84,14 +87,25 @@ def relay(text: str, prompt_id: str, events: Events) -> bool:
     return kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id
 
 
-def refusal_message(body: dict) -> str:
-    """The /prompt 400 answer as the browser shows it: the error, then each node's errors."""
+def refusal_message(body: dict, prompt: dict | None = None) -> str:
+    """The /prompt 400 answer as the browser shows it: the error, then each node's errors (in node order, under the
+    node's title), then the one command that fetches every missing model file they name (what to do without the browser)."""
     error = body.get("error", {})
     lines = [f"{error.get('message', 'invalid workflow')}" + (f": {error['details']}" if error.get("details") else "")]
-    for node_id, node in (body.get("node_errors") or {}).items():
+    for node_id, node in sorted((body.get("node_errors") or {}).items(), key=lambda item: item[0].zfill(12)):  # as numbers
+        title = ((prompt or {}).get(node_id, {}).get("_meta") or {}).get("title") or node.get("class_type", "?")
+        shown = []
         for e in node.get("errors", []):
-            detail = f" ({e['details']})" if e.get("details") else ""
-            lines.append(f"  node {node_id} ({node.get('class_type', '?')}): {e.get('message', '')}{detail}")
+            line = f"{e.get('message', '')}" + (f" ({e['details']})" if e.get("details") else "")
+            if e.get("type") == "custom_validation_failed":  # "<input> - <the node's message>", once per input it read
+                line = e.get("details", "").split(" - ", 1)[-1]
+            if line not in shown:
+                shown.append(line)
+                lines.append(f"  node {node_id}" + (": " if line.startswith(title + ":") else f" ({title}): ") + line)
+    names = dict.fromkeys(n for found in re.findall(rf"{re.escape(DOWNLOAD_COMMAND)} ([\w ]+)", "\n".join(lines)) for n in found.split())
+    if names:
+        lines.append(f"Without the browser, fetch every missing model file in the pack's folder with ComfyUI's Python: "
+                     f"{DOWNLOAD_COMMAND} {' '.join(names)}; then run this command again.")
     return "\n".join(lines)
 
 

@@ -96,6 +96,15 @@ def find(name: str) -> ModelFile:
     return BY_NAME[name]
 
 
+def for_file(folder: str, path: str) -> ModelFile | None:
+    """The entry of a file as a loader names it (folder key and path inside it), if the catalog has it."""
+    return next((e for e in CATALOG if e.folder == folder and e.path == path.replace("\\", "/")), None)
+
+
+DOWNLOAD_COMMAND = "python -m st2v_modules.download"
+"""The terminal command that fetches catalog files by name (run in the pack's folder with ComfyUI's Python)."""
+
+
 def markdown_table() -> str:
     """README's models table, rendered from the catalog so the two cannot disagree."""
     rows = ["| name | file | download | size | sha256 | folder | used by |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -10,7 +10,9 @@ import os
 import torch
 from safetensors.torch import save_file
 
-from helpers.tiny_models import tiny_unet, write_diffusers_unet, write_modelscope_unet, write_single_file
+from helpers.tiny_models import (TINY_ENHANCER_CONFIG, TINY_ENHANCER_UNETSD_KWARGS, modelscope_unetsd_class, randomize, tiny_unet,
+                                 write_diffusers_unet, write_modelscope_unet, write_single_file)
+from st2v_modules.models.unet3d import UNet3D
 
 DIFFUSERS_UNET = "text-to-video-ms-1.7b/unet/diffusion_pytorch_model.safetensors"
 SINGLE_FILE_FP16 = "modelscope_t2v_unet_fp16.safetensors"
@@ -79,29 +81,55 @@ def write_models_folder(models_dir: str, with_modelscope_pth: bool = True) -> No
     write_enhancer(os.path.join(t2v, ENHANCER))
 
 
+def open_clip_vit_h14_shapes() -> dict[str, torch.Size]:
+    """OpenCLIP ViT-H/14 in open_clip layout as streaming_t2v.ckpt keeps it (`image_encoder.model.*`): the vision
+    tower (`visual.*`: 32 blocks of width 1280, 14-pixel patches at 224, projected to 1024) and what is left of the
+    text tower once its transformer is deleted."""
+    width, mlp, out = 1280, 5120, 1024
+    shapes = {"positional_embedding": (77, out), "text_projection": (out, out), "logit_scale": (),
+              "token_embedding.weight": (49408, out), "ln_final.weight": (out,), "ln_final.bias": (out,),
+              "visual.class_embedding": (width,), "visual.positional_embedding": ((224 // 14) ** 2 + 1, width),
+              "visual.proj": (width, out), "visual.conv1.weight": (width, 3, 14, 14),
+              "visual.ln_pre.weight": (width,), "visual.ln_pre.bias": (width,),
+              "visual.ln_post.weight": (width,), "visual.ln_post.bias": (width,)}
+    for i in range(32):
+        block = f"visual.transformer.resblocks.{i}."
+        shapes.update({block + "ln_1.weight": (width,), block + "ln_1.bias": (width,),
+                       block + "attn.in_proj_weight": (3 * width, width), block + "attn.in_proj_bias": (3 * width,),
+                       block + "attn.out_proj.weight": (width, width), block + "attn.out_proj.bias": (width,),
+                       block + "ln_2.weight": (width,), block + "ln_2.bias": (width,),
+                       block + "mlp.c_fc.weight": (mlp, width), block + "mlp.c_fc.bias": (mlp,),
+                       block + "mlp.c_proj.weight": (width, mlp), block + "mlp.c_proj.bias": (width,)})
+    return {k: torch.Size(s) for k, s in shapes.items()}
+
+
 def clip_vision_shapes() -> dict[str, torch.Size]:
-    """OpenCLIP ViT-H/14's vision tower in open_clip layout (`visual.*`), read off the checkpoint manifest."""
-    from helpers.fixtures import manifest_shapes
-    prefix = "image_encoder.model."
-    return {k[len(prefix):]: s for k, s in manifest_shapes().items() if k.startswith(prefix + "visual.")}
+    """OpenCLIP ViT-H/14's vision tower in open_clip layout (`visual.*`), as core Load CLIP Vision reads it."""
+    return {k: s for k, s in open_clip_vit_h14_shapes().items() if k.startswith("visual.")}
 
 
 def write_streamingt2v_files(models_dir: str) -> None:
-    """The tiny official-layout weights as a Lightning checkpoint, and a random image encoder for the APM."""
-    from helpers.fixtures import official_weights
-    torch.save({"state_dict": official_weights(), "epoch": 0}, os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT))
+    """A tiny official-layout StreamingT2V as a Lightning checkpoint, and a random image encoder for the APM."""
+    from helpers.official_checkpoint import tiny_official_weights
+    torch.save({"state_dict": tiny_official_weights(), "epoch": 0}, os.path.join(models_dir, "streamingt2v", STREAMINGT2V_CKPT))
     os.makedirs(os.path.join(models_dir, "clip_vision"), exist_ok=True)
     save_file(random_like_shapes(clip_vision_shapes(), seed=3), os.path.join(models_dir, "clip_vision", CLIP_VISION))
 
 
+def tiny_enhancer_published(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A tiny MS-Vid2Vid-XL UNet under the published keys (`UNetSD` layout, as in non_ema_0035000.pth), random and
+    seeded; `TINY_ENHANCER_CONFIG` is its config in our names."""
+    torch.manual_seed(seed)
+    return randomize(modelscope_unetsd_class()(**TINY_ENHANCER_UNETSD_KWARGS), seed).state_dict()
+
+
 def write_enhancer(path: str) -> None:
-    """The tiny MS-Vid2Vid-XL fixture weights as a converted .safetensors that names its own config."""
-    from helpers.fixtures import enhancer_config, enhancer_weights
+    """A tiny random MS-Vid2Vid-XL UNet as a converted .safetensors that names its own config."""
     from st2v_modules.checkpoints.enhancer import enhancer_safetensors_metadata
-    from st2v_modules.checkpoints.modelscope import modelscope_to_diffusers
-    weights, sidecar = enhancer_weights()
-    sd = {k: v.contiguous() for k, v in modelscope_to_diffusers(weights).items()}
-    save_file(sd, path, metadata=enhancer_safetensors_metadata(enhancer_config(sidecar)))
+    torch.manual_seed(5)
+    unet = randomize(UNet3D(TINY_ENHANCER_CONFIG), seed=5)
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, path,
+              metadata=enhancer_safetensors_metadata(TINY_ENHANCER_CONFIG))
 
 
 def random_taesd(seed: int = 4) -> dict[str, torch.Tensor]:

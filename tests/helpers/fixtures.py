@@ -39,16 +39,8 @@ def official_weights() -> dict[str, torch.Tensor]:
 
 def official_modules():
     """StreamingUNet3D, CAM and resampler in eval mode, loaded from the fixture weights through the real loader."""
-    from st2v_modules.models.apm import ImageResampler
-    from st2v_modules.models.cam import CAM
-    from st2v_modules.models.streaming_unet import StreamingUNet3D
-    from st2v_modules.checkpoints.streamingt2v import streamingt2v_from_state_dict
-    w = streamingt2v_from_state_dict(official_weights(), "cam_apm_unet_tiny")
-    modules = StreamingUNet3D(w.unet_config), CAM(w.unet_config, w.frame_encoder_channels), ImageResampler(w.resampler_inner_dim)
-    for module, sd in zip(modules, (w.unet, w.cam, w.resampler)):
-        module.load_state_dict(sd, strict=True)
-        module.eval()
-    return modules
+    from helpers.official_checkpoint import official_modules as modules_from
+    return modules_from(official_weights())
 
 
 def tolerance(sidecar: dict, default: float = 1e-4) -> float:

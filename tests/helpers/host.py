@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -16,8 +17,9 @@ PACK_NAME = "ComfyUI-StreamingT2V"
 
 
 def find_comfyui() -> str | None:
-    candidates = [os.environ.get("COMFYUI_PATH"), os.path.dirname(os.path.dirname(REPO))]
-    for path in filter(None, candidates):
+    """COMFYUI_PATH, else the ComfyUI this pack is installed in (also through the link scripts/setup.sh makes)."""
+    from st2v_modules.model_files.location import find_comfyui as installed_in
+    for path in filter(None, [os.environ.get("COMFYUI_PATH"), installed_in()]):
         path = os.path.abspath(path)
         if all(os.path.exists(os.path.join(path, p)) for p in ("main.py", "nodes.py", "comfy")):
             return path
@@ -25,7 +27,30 @@ def find_comfyui() -> str | None:
 
 
 SKIP_REASON = ("no ComfyUI host: set COMFYUI_PATH to a ComfyUI folder (CI uses the shared snapshot), "
-               "or put this pack into ComfyUI/custom_nodes/")
+               "or install this pack into ComfyUI/custom_nodes/ (scripts/setup.sh links it there)")
+
+
+# what a user's ComfyUI holds besides its code: never taken into a test's ComfyUI
+USER_DATA = {"custom_nodes", "models", "output", "input", "temp", "user", "venv", ".venv"}
+CODE_FILES = {"requirements.txt", "pyproject.toml", "alembic.ini"}
+
+
+def comfyui_tree(source: str, target: str) -> str:
+    """A writable ComfyUI at `target` made of `source`'s code only: its top-level .py files (and requirements)
+    copied, its folders of code linked (never copied), fresh empty custom_nodes/, models/ and output/. Nothing a user
+    keeps in a ComfyUI (venvs, models, outputs, custom nodes, extra_model_paths.yaml) comes along, and no file is
+    copied through a link."""
+    os.makedirs(target)
+    for entry in os.scandir(source):
+        if entry.name in USER_DATA or entry.name.startswith("."):
+            continue
+        if entry.is_file(follow_symlinks=False) and (entry.name.endswith(".py") or entry.name in CODE_FILES):
+            shutil.copyfile(entry.path, os.path.join(target, entry.name))
+        elif entry.is_dir() and any(name.endswith(".py") for name in os.listdir(entry.path)):
+            os.symlink(entry.path, os.path.join(target, entry.name), target_is_directory=True)
+    for folder in ("custom_nodes", "models", "output"):
+        os.makedirs(os.path.join(target, folder))
+    return target
 
 
 def make_base_directory() -> str:

@@ -22,6 +22,13 @@ TINY_CONFIG = UNet3DConfig.from_diffusers(TINY_DIFFUSERS_CONFIG)
 # ModelScope's own UNetSD at tiny size: it hard-codes 32 norm groups and a 1024-wide context
 TINY_UNETSD_KWARGS = dict(in_dim=4, dim=32, y_dim=64, context_dim=1024, out_dim=4, dim_mult=[1, 2], num_heads=8,
                           head_dim=16, num_res_blocks=2, attn_scales=[1, 0.5], dropout=0.1, temporal_attention=True)
+# MS-Vid2Vid-XL at tiny size: attention at the first two of three levels, heads of 16, its row-padded resampling
+TINY_ENHANCER_UNETSD_KWARGS = dict(in_dim=4, dim=32, y_dim=1024, context_dim=1024, out_dim=4, dim_mult=[1, 1, 2], num_heads=4,
+                                   head_dim=16, num_res_blocks=2, attn_scales=[1, 0.5], dropout=0.1, temporal_attn_times=1,
+                                   temporal_attention=True)
+TINY_ENHANCER_CONFIG = UNet3DConfig(block_out_channels=(32, 32, 64), down_block_types=("CrossAttnDownBlock3D",) * 2 + ("DownBlock3D",),
+                                    up_block_types=("UpBlock3D",) + ("CrossAttnUpBlock3D",) * 2, attention_head_dim=16,
+                                    transformer_in_heads=4, row_padded_resampling=True)
 
 
 def randomize(module: torch.nn.Module, seed: int, std: float = 0.05) -> torch.nn.Module:
