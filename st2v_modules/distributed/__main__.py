@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     workers = args.workers or 1
-    cluster.connect(args.address, None if args.address else max(os.cpu_count() or 1, workers + args.enhance_on))
+    try:
+        cluster.connect(args.address, None if args.address else max(os.cpu_count() or 1, workers + args.enhance_on))
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        print(f"error: no Ray cluster at {args.address or 'this machine'}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return run(args, workflow, items)
     finally:

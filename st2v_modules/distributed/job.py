@@ -313,7 +313,7 @@ def message(error: BaseException) -> str:
 
 def summary(reports: list[Report]) -> str:
     """One row per item, then the message of each failed one."""
-    rows = [("#", "status", "seconds", "lost workers", "prompt", "output")]
+    rows = [("#", "status", "work s", "lost workers", "prompt", "output")]  # work: the stages' seconds, added up
     for r in reports:
         seconds = f"{sum(o.seconds for o in r.outcomes):.0f}"
         output = ", ".join(r.files) if r.status == DONE else r.message.splitlines()[0] if r.message else ""

@@ -12,6 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+import aiohttp
 import numpy as np
 import ray
 import torch
@@ -118,12 +119,17 @@ class Worker:
         return os.getpid()
 
     async def object_info(self) -> dict:
-        import aiohttp
         async with aiohttp.ClientSession() as session, session.get(self.server.url + "/object_info") as response:
             response.raise_for_status()
             info = await response.json()
         self.output_classes = {name for name, spec in info.items() if spec.get("output_node")}
         return info
+
+    async def interrupt(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            for path, body in (("/queue", {"clear": True}), ("/interrupt", {})):
+                async with session.post(self.server.url + path, json=body) as response:
+                    response.raise_for_status()
 
     async def run(self, task: Task, given: Outcome | None = None) -> Outcome:
         """Run the stage (with `given`, the earlier stage whose video it reads); an extension goes on from the newest
@@ -145,6 +151,7 @@ class Worker:
                 if self.server_exited():
                     raise WorkerLost(f"{self.name}'s ComfyUI exited with status {self.server.process.returncode} while it "
                                      f"ran item {task.item + 1} ({task.stage}); its log ends:\n{self.server.log_tail()[-1500:]}") from None
+                await self.interrupt()  # a stage given up on (--timeout) must not hold the server
                 raise
             outcome.files = [self.relative(p) for p in report.files]
         if task.extend is not None:
