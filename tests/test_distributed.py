@@ -176,15 +176,16 @@ def test_a_killed_worker_loses_no_video_the_item_goes_on_from_chunk_1(cluster, w
 
 def test_a_second_pool_enhances_in_two_segments_while_the_first_extends_and_a_bad_item_fails_alone(cluster, workers_args, tmp_path):
     """2 prompts and one naming a checkpoint that is not there; one worker extends, the other enhances each video in
-    2 segments (then stitches them) while the first extends the next."""
+    2 segments (then stitches them) while the first extends the next; the videos also come back as bytes."""
     workflow = write(tmp_path / "enhanced.json", json.dumps(extend_and_enhance(frames_to_add=24, steps=1)))
     prompts = write(tmp_path / "prompts.jsonl", "\n".join(json.dumps(p) for p in [
         {"prompt": "a heron fishing", "seed": 5},
         {"prompt": "a lighthouse at night", "set": {"STV_LoadStreamingT2V.ckpt_name": "missing.ckpt"}},
         {"prompt": "a red kite over dunes", "seed": 6, "frames": 40}]))
-    output = tmp_path / "out"
+    output, fetched = tmp_path / "out", tmp_path / "fetched"
     status, table, log = Command(cluster, workers_args, workflow, prompts, "--workers", "1", "--enhance-on", "1",
-                                 "--enhance-segments", "2", "--output", str(output), "--name", "piped").finish()
+                                 "--enhance-segments", "2", "--output", str(output), "--name", "piped",
+                                 "--fetch", str(fetched)).finish()
     assert status == 1, table + log  # one item failed
     rows = {line.split()[0]: line for line in table.splitlines()[1:4]}
     assert "done" in rows["1"] and "done" in rows["3"] and "failed" in rows["2"], table
@@ -198,3 +199,5 @@ def test_a_second_pool_enhances_in_two_segments_while_the_first_extends_and_a_ba
         assert video_frames(str(folder / enhanced)) == (40, 128, 80)  # 2 chunks of 24 sharing 8: nothing trimmed
         assert not [f for f in os.listdir(folder) if "segment" in f]  # the segments' PNGs are gone once stitched
         assert os.path.join(str(folder), enhanced) in rows[item.lstrip("0")]
+        for name in (extended, enhanced):  # and back through Ray's object store
+            assert (fetched / "piped" / item / name).read_bytes() == (folder / name).read_bytes()

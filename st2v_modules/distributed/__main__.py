@@ -118,15 +118,17 @@ def run(args: argparse.Namespace, workflow: dict, items: list) -> int:
 
 
 def write_fetched(reports: list, folder: str) -> int:
+    """The items' videos (files, or every file of a PNG folder) from the bytes the workers sent, under `folder`."""
     count = 0
     for report in reports:
-        for outcome in report.outcomes:
+        for outcome, result in report.results():
             for relative, data in outcome.contents.items():
-                path = os.path.join(folder, relative)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
-                count += 1
+                if relative == result or relative.startswith(result + "/"):
+                    path = os.path.join(folder, relative)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "wb") as f:
+                        f.write(data)
+                    count += 1
     return count
 
 

@@ -63,14 +63,19 @@ class Report:
     stitch: Stitch | None = None
     segments: dict[int, ray.ObjectRef] = field(default_factory=dict)
 
-    @property
-    def files(self) -> list[str]:
-        """The item's videos as the workers see them: the extension's, and what the last stage saved."""
-        paths = [os.path.join(o.output, o.video) for o in self.outcomes if o.stage in (VIDEO, EXTEND) and o.video][-1:]
+    def results(self) -> list[tuple[Outcome, str]]:
+        """The item's videos (the outcome that made each, its path under the output folder): the extension's, and
+        what the last stage saved."""
+        found = [(o, o.video) for o in self.outcomes if o.stage in (VIDEO, EXTEND) and o.video][-1:]
         if self.outcomes:
             last = self.outcomes[-1]
-            paths += [os.path.join(last.output, f) for f in last.files + ([last.video] if last.video else [])]
-        return list(dict.fromkeys(paths))
+            found += [(last, f) for f in last.files + ([last.video] if last.video else [])]
+        return list({path: (outcome, path) for outcome, path in found}.values())
+
+    @property
+    def files(self) -> list[str]:
+        """The item's videos as the workers see them."""
+        return [os.path.join(outcome.output, path) for outcome, path in self.results()]
 
 
 @dataclass(frozen=True)
