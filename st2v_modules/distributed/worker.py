@@ -115,9 +115,6 @@ class Worker:
         gpus = f"GPU {','.join(self.gpus)}" if self.gpus else "CPU"
         return f"{self.name} (pid {os.getpid()} on {ray.util.get_node_ip_address()}, {gpus})"
 
-    def pid(self) -> int:
-        return os.getpid()
-
     async def object_info(self) -> dict:
         async with aiohttp.ClientSession() as session, session.get(self.server.url + "/object_info") as response:
             response.raise_for_status()
@@ -187,7 +184,7 @@ class Worker:
         outcome.resumed_chunk = manifest.get("chunk_offset", 0) + done
         return stages.resumed(prompt, extend, outcome.resumed_from, remaining, self.output_classes or set())
 
-    def stitch(self, job: Stitch, segments: list[Outcome]) -> Outcome:
+    def stitch(self, job: Stitch, *segments: Outcome) -> Outcome:
         """Join the segments' PNG frames into the item's enhanced video, then delete them."""
         started = time.monotonic()
         for segment in segments:
