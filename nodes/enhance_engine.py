@@ -13,15 +13,13 @@ import comfy.model_management as mm
 import comfy.samplers
 import node_helpers
 
-from ..st2v_modules.sampling.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length, rescaled_guidance
+from ..st2v_modules.sampling.blending import PAD_FRAMES, BlendPlan, blend_chunks, draw_cuts, enhanced_length, rescaled_guidance
 from ..st2v_modules.sampling.canvas import Placement, check_canvas_size, crop_output, place, to_canvas
 from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR
 from ..st2v_modules.video_files.writer import VideoWriter
 from .guiding import Conds, GuiderFactory
 from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
-TRIM, PAD_FRAMES = "trim (official)", "pad (keep every frame)"
-LENGTH_MODES = (TRIM, PAD_FRAMES)
 LATENT_BYTES_PER_FRAME_AND_PIXEL = 4 * 4 * 6  # fp32 latents: clean, noise, x, x0 and two sampler buffers
 
 
@@ -84,16 +82,14 @@ def enhancer_model(model, rescale: float):
 
 def video_length(frames: int, request: EnhanceRequest) -> int:
     """Frames that are enhanced: the official trim, or padded so no frame is lost; a short video is always padded."""
-    trimmed = fitting_length(frames, request.chunk, request.overlap)
-    if request.length_mode == PAD_FRAMES or not trimmed:
-        if not trimmed:
-            logging.info("StreamingT2V Enhance: %d frames are fewer than one %d-frame chunk; padding with the last frame.",
-                         frames, request.chunk)
-        return padded_length(frames, request.chunk, request.overlap)
-    if trimmed < frames:
+    length = enhanced_length(frames, request.length_mode == PAD_FRAMES, request.chunk, request.overlap)
+    if frames < request.chunk:
+        logging.info("StreamingT2V Enhance: %d frames are fewer than one %d-frame chunk; padding with the last frame.",
+                     frames, request.chunk)
+    elif length < frames:
         logging.info("StreamingT2V Enhance: keeping the first %d of %d frames (the official trim to whole chunks; "
-                     "choose '%s' to keep them all).", trimmed, frames, PAD_FRAMES)
-    return trimmed
+                     "choose '%s' to keep them all).", length, frames, PAD_FRAMES)
+    return length
 
 
 def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor) -> tuple[torch.Tensor, str]:

@@ -5,12 +5,12 @@ import comfy.samplers
 import comfy_extras.nodes_custom_sampler as custom_sampler
 from comfy_api.latest import io
 
-from ..st2v_modules.sampling.blending import BLEND_CHUNK_FRAMES, BLEND_OVERLAP_FRAMES
+from ..st2v_modules.sampling.blending import BLEND_CHUNK_FRAMES, BLEND_OVERLAP_FRAMES, LENGTH_MODES
 from ..st2v_modules.sampling.canvas import FIT_MODES, OFFICIAL_CANVAS, check_canvas_size
 from ..st2v_modules.sampling.enhancer_schedule import OFFICIAL_NOISE_LEVEL, OFFICIAL_STEPS, TRAIN_TIMESTEPS, official_sigmas
 from ..st2v_modules.video_files.writer import FORMATS
 from . import paths
-from .enhance_engine import LENGTH_MODES, EnhanceRequest, enhance, enhancer_model
+from .enhance_engine import EnhanceRequest, enhance, enhancer_model
 from .enhancer_model import load_enhancer, load_vae
 from .guiding import GuiderFactory, cfg_guider, guider_conds, like_guider
 from .inputs import cfg_input, weight_dtype_input

@@ -12,5 +12,5 @@ if [ -f "$comfyui/requirements.txt" ] && [ -f "$comfyui/main.py" ]; then
     # requests: the host imports it but does not list it
     "${pip[@]}" -r "$comfyui/requirements.txt" requests
 fi
-"${pip[@]}" -r requirements.txt -r requirements-test.txt
+"${pip[@]}" -r requirements.txt -r requirements-test.txt -r requirements-distributed.txt
 exec "$venv/bin/python" -m pytest tests "$@"

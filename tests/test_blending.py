@@ -2,8 +2,8 @@
 import pytest
 import torch
 
+from helpers import toy_enhancer as toy
 from st2v_modules.sampling.blending import BlendPlan, blend_chunks, draw_cuts, fitting_length, padded_length
-from st2v_modules.sampling.enhancer_schedule import official_sigmas, sigma_to_t, vp_sigmas
 
 
 @pytest.mark.parametrize("frames, trimmed", [(24, 24), (32, 24), (56, 56), (80, 72), (240, 232), (600, 600), (1200, 1192), (23, 0)])
@@ -36,40 +36,11 @@ def test_each_chunk_wins_from_its_cut_on():
     assert out.tolist() == [0.0] * 21 + [16.0] * 19
 
 
-def frame_jumps(video: torch.Tensor) -> torch.Tensor:
-    return (video[1:] - video[:-1]).abs().mean(dim=(1, 2, 3))
-
-
 def test_randomized_blending_removes_the_seam_that_naive_chunking_leaves():
-    """72 frames of a smooth latent video re-noised to the official level 600 and sampled with the official
-    30-step grid, by a tiny denoiser whose estimate depends on the chunk it sees (the blending fixture's toy
-    model: v = tanh(x/2 + mean over the chunk's frames of x/2)). Naive chunking (three 24-frame chunks side
-    by side) leaves a jump at each border; randomized blending (24/8, cuts redrawn every step) does not.
-    The figure: the largest frame-to-frame change over the median one."""
-    frames, vp = 72, vp_sigmas()
-    alphas, sigmas = (1 - vp**2).sqrt(), official_sigmas(vp)
-    ramp = torch.linspace(0, 0.5, frames)[:, None, None, None]
-    pattern = torch.sin(torch.linspace(0, 6, 16))[None, :] + torch.cos(torch.linspace(0, 4, 10))[:, None]
-    clean = (ramp + 0.5 * pattern).expand(frames, 4, 10, 16)
-    noise = torch.randn((1, 4, 10, 16), generator=torch.Generator().manual_seed(0)).expand_as(clean)
-
-    def x0_estimate(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        t = sigma_to_t(sigma, vp).round().long()
-        xt = x / (sigma**2 + 1).sqrt()
-        return alphas[t] * xt - vp[t] * torch.tanh(0.5 * xt + 0.5 * xt.mean(dim=0, keepdim=True))
-
-    def sample(denoise) -> torch.Tensor:
-        x, generator = clean + sigmas[0] * noise, torch.Generator().manual_seed(1)
-        for sigma, next_sigma in zip(sigmas[:-1], sigmas[1:]):
-            x0 = denoise(x, sigma, generator)
-            x = x0 if next_sigma == 0 else x + (x - x0) / sigma * (next_sigma - sigma)
-        return x
-
-    plan = BlendPlan(frames)
-    naive = sample(lambda x, s, g: torch.cat([x0_estimate(x[a:a + 24], s) for a in range(0, frames, 24)]))
-    blended = sample(lambda x, s, g: blend_chunks(lambda a, b: x0_estimate(x[a:b], s), plan, draw_cuts(plan, g), x))
-    naive_jumps, blended_jumps = frame_jumps(naive), frame_jumps(blended)
-    naive_seam = (naive_jumps.max() / naive_jumps.median()).item()
-    blended_seam = (blended_jumps.max() / blended_jumps.median()).item()
-    assert naive_jumps.argmax().item() in (23, 47), "naive chunking's largest jump sits on a chunk border"
+    """72 frames of the toy enhancer (helpers/toy_enhancer.py). Naive chunking (three 24-frame chunks side by side)
+    leaves a jump at each border; randomized blending (24/8, cuts redrawn every step) does not. The figure: the
+    largest frame-to-frame change over the median one."""
+    naive, blended = (toy.sample(denoise, toy.noisy_video(72)) for denoise in (toy.naive_chunks, toy.randomized_blending))
+    naive_seam, blended_seam = toy.seam(naive), toy.seam(blended)
+    assert toy.frame_jumps(naive).argmax().item() in (23, 47), "naive chunking's largest jump sits on a chunk border"
     assert naive_seam > 5 and blended_seam < 2.5 and blended_seam < naive_seam / 3, (naive_seam, blended_seam)

@@ -18,6 +18,7 @@ ALLOWED = {
     "model_files": set(),
     "metrics": {"sampling", "video_files", "checkpoints", "model_files"},
     "headless": {"model_files"},  # the runner's refusal names the command that downloads what is missing
+    "distributed": {"headless", "model_files", "sampling", "video_files"},
 }
 
 
@@ -63,3 +64,14 @@ def test_imports_run_one_way(package):
         if dotted.split(".")[0] == package:
             used |= {n.split(".")[1] for n in imports(path, dotted) if n.startswith("st2v_modules.") and n.count(".") >= 1}
     assert used - {package} <= ALLOWED[package], f"{package} imports {sorted(used - {package} - ALLOWED[package])}"
+
+
+def test_ray_stays_in_the_distributed_package():
+    """Ray is an optional extra: the nodes and the rest of st2v_modules never import it, nor the package that does."""
+    files = [(path, dotted) for path, dotted in modules() if dotted.split(".")[0] != "distributed"]
+    for folder, _, names in os.walk(os.path.join(REPO, "nodes")):
+        files += [(os.path.join(folder, n), "nodes." + n[:-3]) for n in names if n.endswith(".py")]
+    files.append((os.path.join(REPO, "__init__.py"), "__init__"))
+    offenders = {dotted: sorted(n for n in imports(path, dotted) if n.split(".")[0] == "ray" or "distributed" in n.split("."))
+                 for path, dotted in files}
+    assert not {k: v for k, v in offenders.items() if v}

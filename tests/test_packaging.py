@@ -29,6 +29,12 @@ def test_dependencies_are_requirements_txt_and_never_torch():
     assert not set(runtime) & set(requirement_lines("requirements-test.txt"))  # test-only tools stay out of the run
 
 
+def test_ray_is_the_optional_distributed_extra():
+    extras = pyproject()["project"]["optional-dependencies"]
+    assert extras == {"distributed": requirement_lines("requirements-distributed.txt")}
+    assert not {r for r in requirement_lines("requirements.txt") if r.startswith("ray")}
+
+
 def test_project_meets_the_registry_rules():
     project = pyproject()["project"]
     assert re.fullmatch(r"[a-z][a-z0-9]*([._-][a-z0-9]+)*", project["name"]) and "comfyui" not in project["name"].lower()

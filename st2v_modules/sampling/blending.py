@@ -13,6 +13,8 @@ import torch
 
 BLEND_CHUNK_FRAMES = 24
 BLEND_OVERLAP_FRAMES = 8
+TRIM, PAD_FRAMES = "trim (official)", "pad (keep every frame)"
+LENGTH_MODES = (TRIM, PAD_FRAMES)  # how a video that does not tile into whole chunks is enhanced
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ def padded_length(frames: int, chunk: int = BLEND_CHUNK_FRAMES, overlap: int = B
     """The shortest length >= `frames` that tiles into whole chunks, for keeping every frame."""
     stride = chunk - overlap
     return max(chunk, -(-(frames - overlap) // stride) * stride + overlap)
+
+
+def enhanced_length(frames: int, pad: bool, chunk: int = BLEND_CHUNK_FRAMES, overlap: int = BLEND_OVERLAP_FRAMES) -> int:
+    """Frames the enhancer denoises: the official trim to whole chunks, or (`pad`) padded so none is lost; a video
+    shorter than one chunk is always padded."""
+    trimmed = fitting_length(frames, chunk, overlap)
+    return padded_length(frames, chunk, overlap) if pad or not trimmed else trimmed
 
 
 def draw_cuts(plan: BlendPlan, generator: torch.Generator) -> list[int]:
