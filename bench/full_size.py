@@ -333,12 +333,13 @@ def run_pipeline(args, models: str, names: dict[str, str]) -> dict:
     def compiled(model):
         return node["TorchCompileModel"].execute(model=model, backend="inductor").result[0] if args.compile else model
 
-    loaders, first_model, enhancer = {}, None, None
-    with stage("load_streamingt2v") as s:
-        model, clip, vae, clip_vision, stv = node["STV_LoadStreamingT2V"].execute(ckpt_name=names[STREAMINGT2V_FILE],
-                                                                                  weight_dtype=weight_dtype).result
-    loaders[s.name] = (s, kept_bytes(model.model.diffusion_model, stv.conditioner, clip.cond_stage_model, vae.first_stage_model,
-                                     clip_vision.model))
+    loaders, first_model, enhancer, model, clip, vae, clip_vision, stv = {}, None, None, None, None, None, None, None
+    if not args.skip_extend:
+        with stage("load_streamingt2v") as s:
+            model, clip, vae, clip_vision, stv = node["STV_LoadStreamingT2V"].execute(ckpt_name=names[STREAMINGT2V_FILE],
+                                                                                      weight_dtype=weight_dtype).result
+        loaders[s.name] = (s, kept_bytes(model.model.diffusion_model, stv.conditioner, clip.cond_stage_model, vae.first_stage_model,
+                                         clip_vision.model))
     if not args.skip_first_chunk:
         with stage("load_modelscope") as s:
             (first_model,) = node["STV_LoadModelScopeT2V"].execute(unet_name=MODELSCOPE_UNET, weight_dtype=weight_dtype).result
@@ -348,7 +349,7 @@ def run_pipeline(args, models: str, names: dict[str, str]) -> dict:
             enhancer, enhancer_vae = node["STV_LoadEnhancer"].execute(unet_name=ENHANCER_UNET, vae_name=ENHANCER_VAE,
                                                                      weight_dtype=weight_dtype).result
         loaders[s.name] = (s, kept_bytes(enhancer.model.diffusion_model, enhancer_vae.first_stage_model))
-    kept_total = sum(k for _, k in loaders.values())
+    kept_total = max(1, sum(k for _, k in loaders.values()))
     if not args.loaders_only:
         sample(args, node, core, stage, compiled, model, clip, vae, clip_vision, stv, first_model,
                None if enhancer is None else (enhancer, enhancer_vae))
@@ -385,10 +386,14 @@ def run_pipeline(args, models: str, names: dict[str, str]) -> dict:
 
 
 def sample(args, node, core, stage, compiled, model, clip, vae, clip_vision, stv, first_model, enhancer_pair) -> None:
-    """First chunk (core KSampler, ModelScope's official dpmpp_2m at cfg 9), StreamingT2V Extend, one Enhance window."""
-    positive = core.CLIPTextEncode().encode(clip, args.prompt)[0]
-    negative = core.CLIPTextEncode().encode(clip, "")[0]
+    """First chunk (core KSampler, ModelScope's official dpmpp_2m at cfg 9), StreamingT2V Extend, one Enhance window.
+    Without StreamingT2V (--skip-extend) the prompts are zero text embeddings and the enhancer gets random frames."""
+    zero = [[torch.zeros(1, 77, 1024), {}]]
+    encode = lambda text: core.CLIPTextEncode().encode(clip, text)[0] if clip is not None else zero  # noqa: E731
+    positive, negative = encode(args.prompt), encode("")
     size, steps = args.size, args.steps
+    if enhancer_pair is not None and vae is None:
+        vae = enhancer_pair[1]
     if first_model is None:
         start_frames = torch.rand(16, size, size, 3, generator=torch.Generator().manual_seed(0))
     else:
@@ -396,21 +401,23 @@ def sample(args, node, core, stage, compiled, model, clip, vae, clip_vision, stv
             latent = node["STV_EmptyVideoLatent"].execute(frames=16, width=size, height=size).result[0]
             sampled = core.common_ksampler(compiled(s.wrap(first_model)), 3, args.first_steps, 9.0, "dpmpp_2m", "normal",
                                            positive, negative, latent)[0]
-            start_frames = core.VAEDecode().decode(vae, sampled)[0]
+            start_frames = core.VAEDecode().decode(vae, sampled)[0] if vae is not None else torch.rand(16, size, size, 3)
         s.steps, s.chunks, s.estimate = args.first_steps, 1, first_model.model.memory_required([32, 4, size // 8, size // 8])
-    extend = node["STV_Extend"]
-    with stage("extend") as s:
-        frames, _ = extend.execute(**node_inputs(extend, model=compiled(s.wrap(model)), streamingt2v=stv, positive=positive,
-                                                 negative=negative, clip_vision=clip_vision, vae=vae, start_frames=start_frames,
-                                                 frames_to_add=8 * args.chunks, seed=33, steps=steps,
-                                                 filename_prefix="full_size/extend", video_format=PNG,
-                                                 output_frames="last chunk")).result
-    s.steps, s.chunks, s.estimate = steps * args.chunks, args.chunks, model.model.memory_required([32, 4, size // 8, size // 8])
+    frames = start_frames
+    if model is not None:
+        extend = node["STV_Extend"]
+        with stage("extend") as s:
+            frames, _ = extend.execute(**node_inputs(extend, model=compiled(s.wrap(model)), streamingt2v=stv, positive=positive,
+                                                     negative=negative, clip_vision=clip_vision, vae=vae, start_frames=start_frames,
+                                                     frames_to_add=8 * args.chunks, seed=33, steps=steps,
+                                                     filename_prefix="full_size/extend", video_format=PNG,
+                                                     output_frames="last chunk")).result
+        s.steps, s.chunks, s.estimate = steps * args.chunks, args.chunks, model.model.memory_required([32, 4, size // 8, size // 8])
     if enhancer_pair is not None:
         enhancer, enhancer_vae = enhancer_pair
         width, height = args.enhance_size
         window = torch.cat([start_frames, frames])[-24:] if len(frames) < 24 else frames[-24:]
-        caption = core.CLIPTextEncode().encode(clip, args.prompt + ", ")[0]
+        caption = encode(args.prompt + ", ")
         enhance = node["STV_Enhance"]
         with stage("enhance") as s:
             enhance.execute(**node_inputs(enhance, model=compiled(s.wrap(enhancer)), vae=enhancer_vae, positive=caption,
@@ -480,6 +487,7 @@ def parse(argv=None):
     parser.add_argument("--enhance-steps", type=int, default=2, help="enhancer steps for its window of 24 frames")
     parser.add_argument("--skip-first-chunk", action="store_true", help="random start frames instead of ModelScope's chunk")
     parser.add_argument("--skip-enhance", action="store_true")
+    parser.add_argument("--skip-extend", action="store_true", help="no StreamingT2V: zero prompts, random frames for the enhancer")
     parser.add_argument("--loaders-only", action="store_true", help="only the three loaders (peak RAM against weights kept)")
     parser.add_argument("--prompt", default="a cat surfing a wave")
     return parser.parse_args(argv)
@@ -505,7 +513,8 @@ def main(argv=None) -> None:
         if args.write_only:
             print(f"full_size: written=1 models={folder}")
             return
-        results = run_pipeline(args, folder, names)
+        with torch.inference_mode():  # as the host's executor runs every node
+            results = run_pipeline(args, folder, names)
     finally:
         if not args.models:
             shutil.rmtree(folder, ignore_errors=True)

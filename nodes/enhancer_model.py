@@ -15,6 +15,9 @@ from .model import ModelScopeT2V, build_model_patcher
 
 # The zero-SNR last step has an infinite sigma; samplers and schedulers need a finite one (comfy's zsnr uses the same).
 ZERO_SNR_SIGMA = 4096.0
+# Peak activation bytes per latent pixel per byte of the compute dtype, measured by `bench/unet_memory.py --model
+# enhancer` on the full-size UNet at 1280x720 (cond + uncond batched, fp32 CPU).
+ACTIVATION_BYTES_PER_LATENT_PIXEL = 10520
 
 
 class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
@@ -44,6 +47,8 @@ class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_s
 
 class Vid2VidXL(ModelScopeT2V):
     """Frames in the batch like the first-chunk model; a chunk's frame count comes with the conditioning."""
+
+    activation_bytes_per_latent_pixel = ACTIVATION_BYTES_PER_LATENT_PIXEL
 
     def __init__(self, model_config, device=None):
         comfy.model_base.BaseModel.__init__(self, model_config, comfy.model_base.ModelType.V_PREDICTION, device=device,
