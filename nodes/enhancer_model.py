@@ -6,15 +6,18 @@ import torch
 import comfy.model_base
 import comfy.model_sampling
 import comfy.sd
-import comfy.utils
 
 from ..st2v_modules.checkpoints.enhancer import load_enhancer_state_dict
+from ..st2v_modules.checkpoints.reading import materialize, read_state_dict
 from ..st2v_modules.models.unet3d import UNet3D
 from ..st2v_modules.sampling.enhancer_schedule import sigma_to_t, vp_sigmas
 from .model import ModelScopeT2V, build_model_patcher
 
 # The zero-SNR last step has an infinite sigma; samplers and schedulers need a finite one (comfy's zsnr uses the same).
 ZERO_SNR_SIGMA = 4096.0
+# Peak activation bytes per latent pixel per byte of the compute dtype, measured by `bench/unet_memory.py --model
+# enhancer` on the full-size UNet at 1280x720 (cond + uncond batched, fp32 CPU).
+ACTIVATION_BYTES_PER_LATENT_PIXEL = 10520
 
 
 class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
@@ -45,6 +48,8 @@ class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_s
 class Vid2VidXL(ModelScopeT2V):
     """Frames in the batch like the first-chunk model; a chunk's frame count comes with the conditioning."""
 
+    activation_bytes_per_latent_pixel = ACTIVATION_BYTES_PER_LATENT_PIXEL
+
     def __init__(self, model_config, device=None):
         comfy.model_base.BaseModel.__init__(self, model_config, comfy.model_base.ModelType.V_PREDICTION, device=device,
                                             unet_model=UNet3D)
@@ -57,8 +62,10 @@ def load_enhancer(path: str, weight_dtype: str = "default"):
 
 
 def load_vae(path: str) -> comfy.sd.VAE:
-    """A VAE file, or the VAE inside a full SD checkpoint (the enhancer's v2-1_512-ema-pruned.ckpt), via the host."""
-    sd = comfy.utils.load_torch_file(path, safe_load=True)
-    if any(k.startswith("first_stage_model.") for k in sd):
-        sd = comfy.utils.state_dict_prefix_replace(sd, {"first_stage_model.": ""}, filter_keys=True)
-    return comfy.sd.VAE(sd=sd)
+    """A VAE file, or the VAE inside a full SD checkpoint (the enhancer's v2-1_512-ema-pruned.ckpt), via the host. The
+    file is memory-mapped and only the VAE's tensors are read."""
+    sd = read_state_dict(path)
+    prefix = "first_stage_model."
+    if any(k.startswith(prefix) for k in sd):
+        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return comfy.sd.VAE(sd=materialize(sd))

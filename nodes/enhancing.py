@@ -54,6 +54,7 @@ class LoadEnhancer(io.ComfyNode):
 
     @classmethod
     def execute(cls, unet_name: str, vae_name: str, weight_dtype: str) -> io.NodeOutput:
+        # the VAE first: the host copies it into its own module (briefly held twice) before the UNet is held
         vae = None if vae_name == NO_VAE else load_vae(paths.model_path(vae_name))
         return io.NodeOutput(load_enhancer(paths.model_path(unet_name), weight_dtype), vae)
 

@@ -6,7 +6,8 @@ from comfy_api.latest import io
 from .model import WEIGHT_DTYPES
 
 OFFICIAL_CFG = 7.5  # stage 2 and the enhancer both guide with 7.5
-WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
+WEIGHT_DTYPE_TOOLTIP = ("default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides (bf16 weights computed in fp32 for the full-size "
+                        "models on a CPU with less than 32 GB of RAM). Force one to trade memory against precision.")
 
 
 def cfg_input() -> io.Float.Input:

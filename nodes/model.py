@@ -5,6 +5,7 @@ import math
 
 import torch
 
+import comfy.cli_args
 import comfy.conds
 import comfy.latent_formats
 import comfy.model_base
@@ -14,6 +15,7 @@ import comfy.supported_models_base
 import comfy.utils
 
 from ..st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
+from ..st2v_modules.checkpoints.reading import materialize
 from ..st2v_modules.models.config import UNet3DConfig
 from ..st2v_modules.models.unet3d import UNet3D
 
@@ -22,6 +24,10 @@ WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16,
 # Peak activation bytes of one UNet3D forward per latent pixel (frames x h x w) per byte of the compute dtype.
 # Measured by bench/unet_memory.py on the full-size model: 256x256, 16 frames, cond+uncond batched, fp32 CPU.
 ACTIVATION_BYTES_PER_LATENT_PIXEL = 10652
+# A CPU with less RAM than this keeps full-size weights in bf16 (computed in fp32) by default: in fp32 the StreamingT2V,
+# ModelScope and enhancer weights alone take about 22 GB; in bf16 about 12 GB.
+LOW_RAM_BYTES = 32 * 2**30
+FULL_SIZE_PARAMS = 10**9  # the real UNets (1.4-2.1 B); tiny and test models keep the host's choice
 
 
 class ModelScopeT2VConfig(comfy.supported_models_base.BASE):
@@ -45,26 +51,38 @@ class ModelScopeT2V(comfy.model_base.BaseModel):
         out["num_frames"] = comfy.conds.CONDConstant(kwargs.get("video_frames", kwargs["noise"].shape[0]))
         return out
 
+    activation_bytes_per_latent_pixel = ACTIVATION_BYTES_PER_LATENT_PIXEL
+
     def memory_required(self, input_shape, cond_shapes={}) -> float:
-        """Measured activation peak, so the host's batching and offloading decisions fit the real model."""
+        """Measured activation peak, so the host's batching and offloading decisions fit the real model. Latent pixels
+        are frames x height x width whatever the layout (`[frames, C, h, w]`, `[batch, frames, C, h, w]`, ...)."""
         dtype = self.manual_cast_dtype or self.get_dtype()
-        latent_pixels = input_shape[0] * math.prod(input_shape[2:])
-        return latent_pixels * mm.dtype_size(dtype) * ACTIVATION_BYTES_PER_LATENT_PIXEL
+        latent_pixels = math.prod(input_shape) // self.model_config.unet_config["config"].in_channels
+        return latent_pixels * mm.dtype_size(dtype) * self.activation_bytes_per_latent_pixel
 
 
 def choose_dtype(weight_dtype: str, sd: dict[str, torch.Tensor], supported: list[torch.dtype]) -> tuple[torch.dtype, torch.dtype | None]:
-    """The user's choice, else the host's (fp16/bf16 on GPU, fp32 on CPU), and the dtype to compute in if it differs."""
-    dtype = WEIGHT_DTYPES[weight_dtype] or mm.unet_dtype(model_params=sum(v.numel() for v in sd.values()),
-                                                         supported_dtypes=supported, weight_dtype=comfy.utils.weight_dtype(sd))
+    """The user's choice, else the host's (fp16/bf16 on GPU, fp32 on CPU; bf16 for a full-size model on a CPU with
+    less than LOW_RAM_BYTES), and the dtype to compute in if it differs."""
+    params = sum(v.numel() for v in sd.values())
+    dtype = WEIGHT_DTYPES[weight_dtype] or mm.unet_dtype(model_params=params, supported_dtypes=supported,
+                                                         weight_dtype=comfy.utils.weight_dtype(sd))
+    if WEIGHT_DTYPES[weight_dtype] is None and dtype == torch.float32 and low_ram_cpu(params) and torch.bfloat16 in supported:
+        dtype = torch.bfloat16
     return dtype, mm.unet_manual_cast(dtype, mm.get_torch_device(), supported)
 
 
+def low_ram_cpu(params: int) -> bool:
+    """A full-size model computed on a CPU whose RAM cannot hold the pipeline in fp32 (unless --fp32-unet asks for it)."""
+    device = mm.get_torch_device()
+    return (params >= FULL_SIZE_PARAMS and mm.is_device_cpu(device) and not comfy.cli_args.args.fp32_unet
+            and mm.get_total_memory(device) < LOW_RAM_BYTES)
+
+
 def assign_weights(module: torch.nn.Module, sd: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
-    """Load a module built on the meta device by assignment: the file's tensors become its parameters, so the
-    weights exist once (a tensor is cast only when its dtype differs)."""
-    for key in list(sd):
-        sd[key] = sd[key].to(dtype)
-    module.load_state_dict(sd, strict=True, assign=True)
+    """Load a module built on the meta device by assignment: each tensor is read from the file in `dtype` and becomes
+    a parameter, and its file pages are released, so the weights exist once and loading costs one tensor more."""
+    module.load_state_dict(materialize(sd, dtype), strict=True, assign=True)
 
 
 def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default",

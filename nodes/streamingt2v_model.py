@@ -8,17 +8,20 @@ import torch
 
 import comfy.clip_vision
 import comfy.conds
+import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.ops
 import comfy.sd
 from comfy_api.latest import io
 
+from ..st2v_modules.checkpoints.reading import materialize
 from ..st2v_modules.checkpoints.streamingt2v import StreamingT2VWeights, read_streamingt2v
 from ..st2v_modules.models.cam import run_cam
 from ..st2v_modules.models.conditioner import StreamingT2VConditioner
 from ..st2v_modules.models.streaming_unet import StreamingUNet3D
 from ..st2v_modules.sampling.frames import VAE_FACTOR
 from .model import ModelScopeT2V, assign_weights, build_model_patcher
+from .text_encoder import load_text_encoder
 
 CAM_OPTION = "streamingt2v_cam"  # transformer_options key through which the patched MODEL reaches its CAM
 CAM_FEATURES = "stv_cam_features"  # conditioning key: the conditioning frames' CAM features
@@ -83,7 +86,11 @@ StreamingT2VType = io.Custom("STREAMINGT2V")
 
 
 def build_streamingt2v(weights: StreamingT2VWeights, name: str, weight_dtype: str = "default"):
-    """MODEL, CLIP, VAE, CLIP_VISION (None for parts the file lacks) and the STREAMINGT2V conditioner."""
+    """MODEL, CLIP, VAE, CLIP_VISION (None for parts the file lacks) and the STREAMINGT2V conditioner.
+
+    One part at a time, each read from the file only when it is built: the frozen parts first (the host copies them
+    into its own modules, so each is briefly held twice), then the UNet and the CAM by assignment (held once)."""
+    clip, vae, clip_vision = _text_encoder(weights), _vae(weights), _image_encoder(weights)
     unet = build_model_patcher(weights.unet, weights.unet_config, weight_dtype, StreamingT2VModel)
     dtype, manual_cast = unet.model.get_dtype(), unet.model.manual_cast_dtype
     conditioner = StreamingT2VConditioner(weights.unet_config, weights.frame_encoder_channels, weights.resampler_inner_dim,
@@ -92,23 +99,27 @@ def build_streamingt2v(weights: StreamingT2VWeights, name: str, weight_dtype: st
                                  **{"resampler." + k: v for k, v in weights.resampler.items()}}, dtype)
     stv = StreamingT2V(comfy.model_patcher.ModelPatcher(conditioner, load_device=unet.load_device,
                                                         offload_device=unet.offload_device), name)
-    return unet, _text_encoder(weights), _vae(weights), _image_encoder(weights), stv
+    return unet, clip, vae, clip_vision, stv
 
 
 def _text_encoder(weights: StreamingT2VWeights):
     if not weights.text_encoder:
         return None
-    return comfy.sd.load_text_encoder_state_dicts([dict(weights.text_encoder)], clip_type=comfy.sd.CLIPType.STABLE_DIFFUSION)
+    return load_text_encoder(materialize(weights.text_encoder, mm.text_encoder_dtype(mm.text_encoder_device())))
 
 
 def _vae(weights: StreamingT2VWeights):
-    return comfy.sd.VAE(sd=dict(weights.vae)) if weights.vae else None
+    return comfy.sd.VAE(sd=materialize(weights.vae)) if weights.vae else None
 
 
 def _image_encoder(weights: StreamingT2VWeights):
-    """The OpenCLIP ViT-H vision tower; its text-side leftovers (token embedding, ln_final, ...) are dropped."""
+    """The OpenCLIP ViT-H vision tower (read in the host's dtype for it); its text-side leftovers (token embedding,
+    ln_final, ...) are dropped."""
     visual = {k: v for k, v in weights.image_encoder.items() if k.startswith("model.visual.")}
-    return comfy.clip_vision.load_clipvision_from_sd(visual, prefix="model.visual.", convert_keys=True) if visual else None
+    if not visual:
+        return None
+    visual = materialize(visual, mm.text_encoder_dtype(mm.text_encoder_device()))
+    return comfy.clip_vision.load_clipvision_from_sd(visual, prefix="model.visual.", convert_keys=True)
 
 
 def load_streamingt2v(path: str, name: str, weight_dtype: str = "default"):

@@ -124,3 +124,13 @@ def test_enhance_sigmas_refuse_a_model_without_the_enhancer_schedule(host):
              "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}}}
     with pytest.raises(HostExecutionError, match="needs the MODEL of Load Enhancer"):
         host.run(graph)
+
+
+def test_the_enhancer_estimates_its_memory_with_its_own_measured_constant(host):
+    """bench/unet_memory.py --model enhancer: 10520 bytes per latent pixel per dtype byte at 1280x720 (the T2V UNet: 10652)."""
+    from helpers.fake_models import ENHANCER
+    enhancer = host.pack_module("nodes.enhancer_model")
+    model = enhancer.load_enhancer(os.path.join(host.folder_paths.get_folder_paths("streamingt2v")[0], ENHANCER)).model
+    window = [48, 4, 90, 160]  # one 24-frame window at 1280x720, cond and uncond batched
+    assert model.memory_required(window) == 48 * 90 * 160 * 4 * enhancer.ACTIVATION_BYTES_PER_LATENT_PIXEL
+    assert model.memory_required(window) / 2**30 == pytest.approx(27.1, abs=0.1)  # fp32 on CPU; half that in fp16

@@ -84,6 +84,30 @@ def test_memory_estimate_grows_with_frames(host):
     assert two / 2**30 == pytest.approx(1.30, abs=0.01)
 
 
+def test_memory_estimate_counts_frames_whatever_the_latents_rank(host):
+    node = host.nodes.NODE_CLASS_MAPPINGS["STV_LoadModelScopeT2V"]
+    model = node.execute(unet_name=SINGLE_FILE_FP16, weight_dtype="default").result[0].model
+    frames_in_batch = model.memory_required([32, 4, 32, 32])
+    assert model.memory_required([2, 16, 4, 32, 32]) == frames_in_batch  # cond + uncond, 16 frames each
+    assert model.memory_required([2, 4, 16, 32, 32]) == frames_in_batch  # channels before frames
+    assert frames_in_batch / 2**30 == pytest.approx(1.30, abs=0.01)
+
+
+def test_full_size_weights_default_to_bf16_on_a_cpu_with_little_ram(host, monkeypatch):
+    """fp32 on CPU is the host's choice; below 32 GiB of RAM a full-size model is kept in bf16 and computed in fp32."""
+    import comfy.model_management as mm
+    model = host.pack_module("nodes.model")
+    full_size = {"w": torch.empty(2 * 10**9, device="meta", dtype=torch.float16)}
+    tiny = {"w": torch.empty(10**6, device="meta", dtype=torch.float16)}
+    supported = [torch.float16, torch.bfloat16, torch.float32]
+    monkeypatch.setattr(mm, "get_total_memory", lambda *a, **k: 24 * 10**9)
+    assert model.choose_dtype("default", full_size, supported) == (torch.bfloat16, torch.float32)
+    assert model.choose_dtype("default", tiny, supported) == (torch.float32, None)
+    assert model.choose_dtype("fp32", full_size, supported) == (torch.float32, None)
+    monkeypatch.setattr(mm, "get_total_memory", lambda *a, **k: 64 * 2**30)
+    assert model.choose_dtype("default", full_size, supported) == (torch.float32, None)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("width", 60, "width is 60; it must be a multiple of 8 .*use 64"),
     ("height", 44, "height is 44; it must be a multiple of 8 .*use 48"),
@@ -118,12 +142,18 @@ def test_a_truncated_download_says_download_it_again(host):
         host.run(text_to_video(unet_name=TRUNCATED))
 
 
-def test_loaded_weights_are_the_file_tensors_not_a_second_copy(host, models_dir):
+def test_loaded_weights_hold_the_file_values_in_the_process_own_memory(host, models_dir):
+    """The file is memory-mapped for reading only: the parameters are copies (so the mapping and its pages can go)."""
     from st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
-    sd, config = load_unet3d_state_dict(os.path.join(models_dir, "streamingt2v", "text-to-video-ms-1.7b"))
-    pointers = {k: v.data_ptr() for k, v in sd.items()}
+    folder = os.path.join(models_dir, "streamingt2v", "text-to-video-ms-1.7b")
+    sd, config = load_unet3d_state_dict(folder)
+    expected = {k: v.clone() for k, v in sd.items()}
     patcher = host.pack_module("nodes.model").build_model_patcher(sd, config)
-    assert {k: v.data_ptr() for k, v in patcher.model.diffusion_model.state_dict().items()} == pointers
+    weights = patcher.model.diffusion_model.state_dict()
+    assert weights.keys() == expected.keys() and all(torch.equal(weights[k], v) for k, v in expected.items())
+    mapped = [tuple(int(a, 16) for a in line.split()[0].split("-")) for line in open("/proc/self/maps") if "unet/diffusion" in line]
+    assert mapped, "the weights file is memory-mapped while its state dict lives"
+    assert not any(start <= v.data_ptr() < end for v in weights.values() for start, end in mapped)
 
 
 def test_core_latent_upscale_works_on_frames_in_the_batch(host):

@@ -88,7 +88,42 @@ def test_the_checkpoints_frozen_parts_map_onto_the_host_models(host, caplog):
     assert all(expected[k] == s for k, s in ours.items())
     # the published text encoder has 23 of the 24 layers: the last is never used (penultimate-layer output)
     assert {k for k in expected if k not in ours} <= {k for k in expected if ".layers.23." in k or "text_projection" in k}
+    text_encoder = host.pack_module("nodes.text_encoder")
+    with open(text_encoder.SD2_CONFIG) as f:
+        config = {**json.load(f), **text_encoder.tower_config(weights.text_encoder)}
+    assert config["num_hidden_layers"] == 23
+    built = text_encoder.UnprojectedTextModel(config, torch.float32, "meta", comfy.ops.manual_cast)
+    assert shapes(built.state_dict()) == ours  # what the loader builds: exactly the file's weights
 
     with caplog.at_level(logging.WARNING), torch.device("meta"):
         comfy.sd.VAE(sd=dict(weights.vae))
     assert "Missing VAE keys" not in caplog.text and "Leftover VAE keys" not in caplog.text
+
+
+def test_the_text_encoder_is_built_with_the_files_layers_and_gives_their_last_hidden_state(host, caplog):
+    """No 24th layer and no projection left uninitialised: the output is the tower's last layer after the final norm,
+    as the official pipeline reads it (transformers' CLIPTextModel, `last_hidden_state`)."""
+    import logging
+    from transformers import CLIPTextConfig, CLIPTextModel
+    config = CLIPTextConfig(hidden_size=128, intermediate_size=512, num_attention_heads=2, num_hidden_layers=2, hidden_act="gelu",
+                            vocab_size=49408, max_position_embeddings=77, eos_token_id=49407)
+    torch.manual_seed(0)
+    reference = CLIPTextModel(config).half().float().eval()  # the weights as the host keeps them on CPU (fp16)
+    sd = {("" if k.startswith("text_model.") else "text_model.") + k: v for k, v in reference.state_dict().items()
+          if not k.endswith("position_ids")}
+    with caplog.at_level(logging.WARNING):
+        clip = host.pack_module("nodes.text_encoder").load_text_encoder(sd)
+    assert "clip missing" not in caplog.text
+    params = dict(clip.cond_stage_model.named_parameters())
+    assert not any("text_projection" in k for k in params)
+    assert sum(".layers.1.layer_norm1.weight" in k for k in params) == 1 and not any(".layers.2." in k for k in params)
+    assert all(torch.isfinite(p).all() for p in params.values())
+
+    tokens = clip.tokenize("a red fox runs through the snow")
+    cond, pooled = clip.encode_from_tokens(tokens, return_pooled=True)
+    ids = torch.tensor([[token for token, _ in tokens["h"][0]]])
+    with torch.no_grad():
+        expected = reference(input_ids=ids).last_hidden_state
+    assert cond.shape == expected.shape == (1, 77, 128)
+    assert (cond - expected).abs().max() < 1e-2 * expected.abs().max()
+    assert torch.isfinite(pooled).all()

@@ -65,7 +65,8 @@ def make_base_directory() -> str:
 class Host:
     """ComfyUI imported into this process (library mode); boot once per test session."""
 
-    def __init__(self, comfyui: str, base: str):
+    def __init__(self, comfyui: str, base: str, **options):
+        """`options` set more of the host's command-line arguments (`cpu=False`, `lowvram=True`, ...)."""
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
         sys.dont_write_bytecode = True
         sys.path.insert(0, comfyui)
@@ -74,6 +75,8 @@ class Host:
         from comfy.cli_args import args
         args.cpu, args.base_directory, args.disable_api_nodes = True, base, True
         args.database_url = "sqlite:///:memory:"
+        for name, value in options.items():
+            setattr(args, name, value)
         import utils.extra_config  # noqa: F401  must precede `import nodes` (the host's `utils` name clash)
         import execution
         import folder_paths
