@@ -41,6 +41,7 @@ class EnhanceRequest:
     video_format: str
     output_frames: str
     fps: float
+    metadata: dict[str, str] | None = None  # embedded in the file (the prompt and workflow)
 
 
 def blended(guider: comfy.samplers.CFGGuider, plan: BlendPlan, seed: int,
@@ -112,7 +113,7 @@ def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor
     latent = encode(frames, length, placement, request, progress)
     samples = sample(request, model, noise, sampler, sigmas, plan, latent, progress)
     del latent
-    writer = VideoWriter(base, request.video_format, request.fps)
+    writer = VideoWriter(base, request.video_format, request.fps, request.metadata)
     output = FrameStore(request.output_frames, kept, frames[:0].new_empty((0,) + _frame_shape(placement)))
     try:
         decode(samples, kept, placement, request, writer, output, progress)

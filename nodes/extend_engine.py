@@ -24,11 +24,11 @@ from ..st2v_modules.video_files.reader import read_video
 from ..st2v_modules.video_files.writer import MP4, VideoWriter
 from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
 from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
+from .inputs import OFFICIAL_FPS
 from .streamingt2v_model import StreamingT2V
 from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
 OFFICIAL_SCHEDULER = "streamingt2v_ddim"
-FPS = 8  # the official stage-2 frame rate
 MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
 PNG_BYTES_PER_PIXEL = 2.0
 
@@ -67,12 +67,14 @@ class Request:
     sampling: Sampling
     filename_prefix: str
     video_format: str = MP4
+    fps: float = OFFICIAL_FPS
     output_frames: str = ALL_FRAMES
     clip: object = None
     schedule: PromptSchedule | None = None
     seed: int = 0
     chunk_offset: int = 0  # chunks made by the run this one resumes
     resumed_from: str | None = None
+    metadata: dict[str, str] | None = None  # embedded in the file (the prompt and workflow)
 
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
@@ -88,7 +90,7 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     height, width = start.shape[1:3]
     base = output_base(request.filename_prefix, width, height)
     preflight(request, plan, width, height, base)
-    writer = VideoWriter(base, request.video_format, FPS)
+    writer = VideoWriter(base, request.video_format, request.fps, request.metadata)
     manifest = Manifest(base + ".json", request, plan)
     output = FrameStore(request.output_frames, plan.total_frames, start)
     try:
@@ -213,7 +215,7 @@ class Manifest:
         self.data = {
             "status": "running", "video": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
-            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": FPS,
+            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": request.fps,
             "streamingt2v_weights": request.streamingt2v.weights_name,
             "prompt_schedule": request.schedule.entries if request.schedule else None,
             "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset, "chunk_log": [],

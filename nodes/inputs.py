@@ -6,11 +6,16 @@ from comfy_api.latest import io
 from .model import WEIGHT_DTYPES
 
 OFFICIAL_CFG = 7.5  # stage 2 and the enhancer both guide with 7.5
+OFFICIAL_FPS = 8.0  # the frame rate of the official stage-2 and enhanced videos
 WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
 
 
 def cfg_input() -> io.Float.Input:
     return io.Float.Input("cfg", default=OFFICIAL_CFG, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (official: 7.5).")
+
+
+def fps_input() -> io.Float.Input:
+    return io.Float.Input("fps", default=OFFICIAL_FPS, min=1.0, max=120.0, step=1.0, tooltip="Frame rate of the file (StreamingT2V: 8).")
 
 
 def weight_dtype_input() -> io.Combo.Input:

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from helpers.comfy_server import running_server
-from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames
+from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames, video_tags
 from helpers.host import make_base_directory
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -42,8 +42,16 @@ def test_object_info_shows_our_nodes_with_the_model_files(server):
     assert info["output"] == ["MODEL"] and info["category"] == "StreamingT2V/loaders"
 
 
-def queue(url: str, graph: dict) -> str:
-    response = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": "t"}, timeout=10)
+def test_object_info_lists_the_video_outputs(server):
+    url, _, _ = server
+    info = requests.get(f"{url}/object_info", timeout=30).json()
+    for node in ("STV_Extend", "STV_ExtendAdvanced", "STV_Enhance", "STV_EnhanceAdvanced"):
+        assert info[node]["output"] == ["IMAGE", "STRING", "VIDEO"] and info[node]["output_node"], node
+    assert info["STV_Extend"]["input"]["required"]["fps"][1]["default"] == 8.0
+
+
+def queue(url: str, graph: dict, extra_data: dict | None = None) -> str:
+    response = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": "t", "extra_data": extra_data or {}}, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["prompt_id"]
 
@@ -65,6 +73,24 @@ def test_prompt_makes_a_16_frame_video(server):
     (saved,) = entry["outputs"]["10"]["images"]
     path = os.path.join(base, "output", saved["subfolder"], saved["filename"])
     assert video_frames(path) == (16, 56, 40)
+
+
+def test_core_save_video_keeps_the_extended_video_and_its_embedded_workflow(server):
+    """As the browser queues it: the workflow travels in extra_pnginfo and ends up in both files' tags."""
+    url, base, _ = server
+    graph = first_chunk_and_extend(frames_to_add=8, steps=1, prefix="stv_server_extend")
+    del graph["21"]
+    graph["30"] = {"class_type": "SaveVideo", "inputs": {"video": ["20", 2], "filename_prefix": "stv_server_saved",
+                                                         "format": "auto", "codec": "auto"}}
+    workflow = {"nodes": [{"id": 20, "type": "STV_Extend"}], "links": [], "note": "sent by the test"}
+    entry = wait_for(url, queue(url, graph, {"extra_pnginfo": {"workflow": workflow}}))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    (ours,), (saved,) = entry["outputs"]["20"]["images"], entry["outputs"]["30"]["images"]
+    for item in (ours, saved):
+        path = os.path.join(base, "output", item["subfolder"], item["filename"])
+        tags, fps = video_tags(path)
+        assert video_frames(path) == (24, 64, 48) and fps == 8.0
+        assert json.loads(tags["workflow"]) == workflow and json.loads(tags["prompt"])["20"]["class_type"] == "STV_Extend"
 
 
 def test_invalid_size_is_a_400_naming_the_input(server):
