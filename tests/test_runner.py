@@ -9,7 +9,7 @@ import pytest
 from helpers.fake_models import NOT_A_UNET
 from helpers.graphs import text_to_video, video_frames
 from helpers.host import make_base_directory
-from helpers.comfy_server import free_port
+from helpers.comfy_server import extra_model_paths, free_port
 from test_host_server import server  # noqa: F401  (the module's headless ComfyUI fixture)
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -31,12 +31,9 @@ def workflow_file(tmp_path_factory) -> str:
 
 def headless_args(comfyui_path: str, models_dir: str, work) -> list[str]:
     """main.py arguments for a run that starts its own ComfyUI: CPU, temporary base folder, our models folder."""
-    extra = work / "extra_model_paths.yaml"
-    folders = "\n".join(f"    {n}: {os.path.join(models_dir, n)}" for n in ("streamingt2v", "text_encoders", "vae"))
-    extra.write_text(f"tiny:\n{folders}\n")
     (work / "web").mkdir()
     args = ["--cpu", "--base-directory", make_base_directory(), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
-            "--extra-model-paths-config", str(extra), "--front-end-root", str(work / "web")]
+            "--extra-model-paths-config", extra_model_paths(str(work), models_dir), "--front-end-root", str(work / "web")]
     return ["--comfyui", comfyui_path, "--comfyui-args=" + " ".join(args)]
 
 
