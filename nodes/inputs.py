@@ -7,7 +7,9 @@ from .model import WEIGHT_DTYPES
 
 OFFICIAL_CFG = 7.5  # stage 2 and the enhancer both guide with 7.5
 OFFICIAL_FPS = 8.0  # the frame rate of the official stage-2 and enhanced videos
-WEIGHT_DTYPE_TOOLTIP = "default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision."
+WEIGHT_DTYPE_TOOLTIP = ("default: fp16/bf16 on GPU, fp32 on CPU, as ComfyUI decides. Force one to trade memory against precision: "
+                        "fp8_* keep the weights in 8 bits (half of fp16) and compute layer by layer in fp16/bf16/fp32; "
+                        "fp8_e4m3fn_fast also multiplies in fp8 on GPUs that can (as core Load Diffusion Model).")
 
 
 def cfg_input() -> io.Float.Input:

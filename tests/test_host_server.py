@@ -40,12 +40,15 @@ def test_object_info_shows_our_nodes_with_the_model_files(server):
     assert info["output"] == ["MODEL"] and info["category"] == "StreamingT2V/loaders"
 
 
-def test_object_info_lists_the_video_outputs(server):
+def test_object_info_lists_the_video_outputs_and_the_fp8_weights(server):
     url, _, _ = server
     info = requests.get(f"{url}/object_info", timeout=30).json()
     for node in ("STV_Extend", "STV_ExtendAdvanced", "STV_Enhance", "STV_EnhanceAdvanced"):
         assert info[node]["output"] == ["IMAGE", "STRING", "VIDEO"] and info[node]["output_node"], node
     assert info["STV_Extend"]["input"]["required"]["fps"][1]["default"] == 8.0
+    for loader in ("STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_LoadEnhancer"):
+        choices = info[loader]["input"]["required"]["weight_dtype"][1]["options"]
+        assert {"fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"} <= set(choices) and choices[0] == "default", loader
 
 
 def queue(url: str, graph: dict, extra_data: dict | None = None) -> str:

@@ -102,10 +102,10 @@ def test_the_enhanced_workflow_feeds_every_frame_to_the_official_enhancer(info):
     assert prompt[inputs["model"][0]]["class_type"] == "STV_LoadEnhancer" and inputs["vae"] == [inputs["model"][0], 1]
 
 
-def test_low_vram_loads_fp16(info):
+def test_low_vram_loads_fp8(info):
     prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_low_vram")]), info)
     loaders = {**by_class(prompt, "STV_LoadStreamingT2V"), **by_class(prompt, "STV_LoadModelScopeT2V")}
-    assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp16"}
+    assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp8_e4m3fn"}
     assert {n["inputs"]["output_frames"] for n in by_class(prompt, "STV_Extend").values()} == {"last chunk"}
 
 
