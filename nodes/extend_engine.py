@@ -116,7 +116,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
     model = attach_cam(request.model, request.streamingt2v)
     mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
     latent = torch.zeros([EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
-    progress = Progress(model, plan.chunks * steps)
+    progress = Progress(model, plan.chunks * steps, request.fps)
     tail = start[-CONDITION_FRAMES:]
     prompts = PromptCache(request)
     for chunk in range(plan.chunks):
@@ -128,14 +128,20 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         index = request.chunk_offset + chunk  # the chunk's place in the whole video, resumed runs included
         seed = chunk_seed(request.seed, index)
         guider = sampling.guider(model, chunk_conds)
-        samples = sample_chunk(guider, sampling, latent, index, seed, progress.step_callback())
-        frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
+        with progress.sampling(new_frames(keep)) as callback:
+            samples = sample_chunk(guider, sampling, latent, index, seed, callback)
+        frames = request.vae.decode(samples.to(mm.intermediate_device()))
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         writer.write(new)
         output.add(new)
         tail = frames[-CONDITION_FRAMES:]
         manifest.chunk_done(index, seed, prompts.last)
+
+
+def new_frames(keep: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """What the preview shows of a chunk: the frames it adds, not the conditioning half that is thrown away."""
+    return lambda step, x0: x0[CONDITION_FRAMES:CONDITION_FRAMES + keep]
 
 
 def sample_chunk(guider: comfy.samplers.CFGGuider, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
