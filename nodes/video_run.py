@@ -67,8 +67,9 @@ class Progress:
 
     The preview is the frames being made (a chunk's new frames, the enhancer's current window), decoded at every
     step by the host's previewer (Latent2RGB or TAESD, as --preview-method says) and shown one after another at the
-    video's frame rate through the host's own progress preview, so every frontend plays it as it plays a sampler's
-    preview (as VideoHelperSuite's animated previews, without a frontend extension)."""
+    video's frame rate through the host's own progress preview. VideoHelperSuite paces a video latent's frames the
+    same way but needs its own frontend code to play them; sent as the host's previews, any frontend shows them in
+    turn, as it shows a sampler's preview."""
 
     def __init__(self, model, total: int, fps: float):
         self.done, self.total, self.interval = 0, total, 1 / fps
