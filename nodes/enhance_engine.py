@@ -39,6 +39,7 @@ class EnhanceRequest:
     video_format: str
     output_frames: str
     fps: float
+    metadata: dict[str, str] | None = None  # embedded in the file (the prompt and workflow)
 
 
 def blended(guider: comfy.samplers.CFGGuider, plan: BlendPlan, seed: int,
@@ -103,12 +104,12 @@ def enhance(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor
     steps = len(sigmas) - 1
     base = output_base(request.filename_prefix, *placement.output_size)
     preflight(request, placement, plan, base)
-    progress = Progress(model, length + steps + kept)
+    progress = Progress(model, length + steps + kept, request.fps)
     mm.load_models_gpu([model, request.vae.patcher])
     latent = encode(frames, length, placement, request, progress)
     samples = sample(request, model, noise, sampler, sigmas, plan, latent, progress)
     del latent
-    writer = VideoWriter(base, request.video_format, request.fps)
+    writer = VideoWriter(base, request.video_format, request.fps, request.metadata)
     output = FrameStore(request.output_frames, kept, frames[:0].new_empty((0,) + _frame_shape(placement)))
     try:
         decode(samples, kept, placement, request, writer, output, progress)
@@ -143,8 +144,14 @@ def sample(request: EnhanceRequest, model, noise, sampler, sigmas: torch.Tensor,
     conds = {name: node_helpers.conditioning_set_values(c, {"video_frames": request.chunk}) for name, c in request.conds.items()}
     guider = blended(request.guider(model, conds), plan, request.seed)
     noise_tensor = noise.generate_noise({"samples": latent}).mul_(start_scale)
-    return guider.sample(noise_tensor, latent.mul_(start_scale), sampler, sigmas, callback=progress.step_callback(),
-                         disable_pbar=True, seed=getattr(noise, "seed", 0))
+    with progress.sampling(current_window(plan)) as callback:
+        return guider.sample(noise_tensor, latent.mul_(start_scale), sampler, sigmas, callback=callback, disable_pbar=True,
+                             seed=getattr(noise, "seed", 0))
+
+
+def current_window(plan: BlendPlan) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """What the preview shows: one chunk of the video, the next one at every step, so the whole video is seen refining."""
+    return lambda step, x0: x0[plan.starts[step % len(plan.starts)]:][:plan.chunk]
 
 
 def decode(samples: torch.Tensor, kept: int, placement: Placement, request: EnhanceRequest, writer: VideoWriter,

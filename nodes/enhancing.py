@@ -13,7 +13,8 @@ from . import paths
 from .enhance_engine import EnhanceRequest, enhance, enhancer_model
 from .enhancer_model import load_enhancer, load_vae
 from .guiding import GuiderFactory, cfg_guider, guider_conds, like_guider
-from .inputs import cfg_input, weight_dtype_input
+from .inputs import cfg_input, fps_input, weight_dtype_input
+from .video_output import file_metadata, finished, video_output
 from .video_run import ALL_FRAMES, OUTPUT_FRAMES
 
 OFFICIAL_SAMPLER = "dpmpp_2m_sde"
@@ -81,7 +82,7 @@ def output_inputs() -> list:
                      tooltip="Frames shared by neighbouring chunks, where randomized blending cuts (official: 8)."),
         io.String.Input("filename_prefix", default="StreamingT2V/enhanced", tooltip="Where the video goes, under the output folder."),
         io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0], tooltip="mp4 (h264) or a lossless PNG sequence."),
-        io.Float.Input("fps", default=8.0, min=1.0, max=120.0, step=1.0, tooltip="Frame rate of the file (StreamingT2V: 8)."),
+        fps_input(),
         io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default=ALL_FRAMES,
                        tooltip="all: every enhanced frame as IMAGE (about 11 MB a frame at 720p); last chunk: flat memory, "
                                "the file has them all."),
@@ -111,7 +112,8 @@ def rescale_input() -> io.Float.Input:
 
 
 OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The enhanced frames (see output_frames)."),
-           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
+           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder)."),
+           video_output("The finished video as a VIDEO, for core Save Video, Get Video Components and other video nodes.")]
 
 
 class EnhanceNode(io.ComfyNode):
@@ -128,11 +130,13 @@ class EnhanceNode(io.ComfyNode):
 
 
 def run(model, guider: GuiderFactory, conds: dict, noise, sampler, sigmas, guidance_rescale: float, seed: int, vae, frames,
-        width: int, height: int, fit: str, length: str, chunk_frames: int, overlap_frames: int, **outputs) -> io.NodeOutput:
+        width: int, height: int, fit: str, length: str, chunk_frames: int, overlap_frames: int, hidden=None,
+        **outputs) -> io.NodeOutput:
     request = EnhanceRequest(frames=frames, vae=vae, conds=conds, guider=guider, canvas=(width, height), fit=fit,
-                             length_mode=length, chunk=chunk_frames, overlap=overlap_frames, seed=seed, **outputs)
+                             length_mode=length, chunk=chunk_frames, overlap=overlap_frames, seed=seed,
+                             metadata=file_metadata(hidden), **outputs)
     enhanced, path = enhance(request, enhancer_model(model, guidance_rescale), noise, sampler, sigmas.cpu())
-    return io.NodeOutput(enhanced, path)
+    return finished(enhanced, path, request.fps)
 
 
 class StreamingT2VEnhance(EnhanceNode):
@@ -164,6 +168,7 @@ class StreamingT2VEnhance(EnhanceNode):
                                                                   "penultimate step dropped; others: core schedulers with denoise = strength."),
             ] + output_inputs(),
             outputs=OUTPUTS,
+            is_output_node=True,
         )
 
     @classmethod
@@ -175,7 +180,7 @@ class StreamingT2VEnhance(EnhanceNode):
             sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler,
                                                      int(steps / strength))[-(steps + 1):]
         return run(model, cfg_guider(cfg), {"positive": positive, "negative": negative}, custom_sampler.Noise_RandomNoise(seed),
-                   comfy.samplers.sampler_object(sampler_name), sigmas, guidance_rescale, seed, **kwargs)
+                   comfy.samplers.sampler_object(sampler_name), sigmas, guidance_rescale, seed, hidden=cls.hidden, **kwargs)
 
 
 class StreamingT2VEnhanceAdvanced(EnhanceNode):
@@ -200,12 +205,13 @@ class StreamingT2VEnhanceAdvanced(EnhanceNode):
                 io.Int.Input("blend_seed", default=666, min=0, max=0xFFFFFFFFFFFFFFFF, tooltip="Seeds the randomized cuts."),
             ] + output_inputs(),
             outputs=OUTPUTS,
+            is_output_node=True,
         )
 
     @classmethod
     def execute(cls, guider, noise, guidance_rescale: float, sampler, sigmas, blend_seed: int, **kwargs) -> io.NodeOutput:
         return run(guider.model_patcher, like_guider(guider), guider_conds(guider), noise, sampler, sigmas, guidance_rescale,
-                   blend_seed, **kwargs)
+                   blend_seed, hidden=cls.hidden, **kwargs)
 
 
 class EnhanceSigmas(io.ComfyNode):

@@ -24,11 +24,11 @@ from ..st2v_modules.video_files.reader import read_video
 from ..st2v_modules.video_files.writer import MP4, VideoWriter
 from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
 from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
+from .inputs import OFFICIAL_FPS
 from .streamingt2v_model import StreamingT2V
 from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
 OFFICIAL_SCHEDULER = "streamingt2v_ddim"
-FPS = 8  # the official stage-2 frame rate
 MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
 PNG_BYTES_PER_PIXEL = 2.0
 
@@ -67,12 +67,14 @@ class Request:
     sampling: Sampling
     filename_prefix: str
     video_format: str = MP4
+    fps: float = OFFICIAL_FPS
     output_frames: str = ALL_FRAMES
     clip: object = None
     schedule: PromptSchedule | None = None
     seed: int = 0
     chunk_offset: int = 0  # chunks made by the run this one resumes
     resumed_from: str | None = None
+    metadata: dict[str, str] | None = None  # embedded in the file (the prompt and workflow)
 
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
@@ -88,7 +90,7 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     height, width = start.shape[1:3]
     base = output_base(request.filename_prefix, width, height)
     preflight(request, plan, width, height, base)
-    writer = VideoWriter(base, request.video_format, FPS)
+    writer = VideoWriter(base, request.video_format, request.fps, request.metadata)
     manifest = Manifest(base + ".json", request, plan)
     output = FrameStore(request.output_frames, plan.total_frames, start)
     try:
@@ -114,7 +116,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
     model = attach_cam(request.model, request.streamingt2v)
     mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
     latent = torch.zeros([EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
-    progress = Progress(model, plan.chunks * steps)
+    progress = Progress(model, plan.chunks * steps, request.fps)
     tail = start[-CONDITION_FRAMES:]
     prompts = PromptCache(request)
     for chunk in range(plan.chunks):
@@ -126,14 +128,20 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         index = request.chunk_offset + chunk  # the chunk's place in the whole video, resumed runs included
         seed = chunk_seed(request.seed, index)
         guider = sampling.guider(model, chunk_conds)
-        samples = sample_chunk(guider, sampling, latent, index, seed, progress.step_callback())
-        frames = request.vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
+        with progress.sampling(new_frames(keep)) as callback:
+            samples = sample_chunk(guider, sampling, latent, index, seed, callback)
+        frames = request.vae.decode(samples.to(mm.intermediate_device()))
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         writer.write(new)
         output.add(new)
         tail = frames[-CONDITION_FRAMES:]
         manifest.chunk_done(index, seed, prompts.last)
+
+
+def new_frames(keep: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """What the preview shows of a chunk: the frames it adds, not the conditioning half that is thrown away."""
+    return lambda step, x0: x0[CONDITION_FRAMES:CONDITION_FRAMES + keep]
 
 
 def sample_chunk(guider: comfy.samplers.CFGGuider, sampling: Sampling, latent: torch.Tensor, chunk: int, seed: int,
@@ -213,7 +221,7 @@ class Manifest:
         self.data = {
             "status": "running", "video": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
-            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": FPS,
+            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": request.fps,
             "streamingt2v_weights": request.streamingt2v.weights_name,
             "prompt_schedule": request.schedule.entries if request.schedule else None,
             "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset, "chunk_log": [],

@@ -11,8 +11,9 @@ from ..st2v_modules.sampling.prompt_schedule import parse_prompt_schedule
 from ..st2v_modules.video_files.writer import FORMATS
 from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, resume_start, seeded_noise
 from .guiding import cfg_guider, describe_guider, guider_conds, like_guider
-from .inputs import cfg_input
+from .inputs import cfg_input, fps_input
 from .streamingt2v_model import StreamingT2VType
+from .video_output import file_metadata, finished, video_output
 from .video_run import ALL_FRAMES, OUTPUT_FRAMES
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
@@ -44,6 +45,7 @@ def output_inputs() -> list:
         io.String.Input("filename_prefix", default="StreamingT2V/video", tooltip="Where the video goes, under the output folder."),
         io.Combo.Input("video_format", options=list(FORMATS), default=FORMATS[0],
                        tooltip="mp4: h264 written as each chunk finishes; png: a lossless numbered sequence."),
+        fps_input(),
         io.Combo.Input("output_frames", options=list(OUTPUT_FRAMES), default=ALL_FRAMES,
                        tooltip="all: every frame as an IMAGE batch (RAM grows with length); last chunk: only the newest frames, "
                                "flat memory for very long videos (the file has them all)."),
@@ -76,19 +78,21 @@ class ExtendNode(io.ComfyNode):
 
 
 OUTPUTS = [io.Image.Output(display_name="frames", tooltip="The video's frames (see output_frames)."),
-           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder).")]
+           io.String.Output(display_name="video_path", tooltip="The finished video file (or PNG folder)."),
+           video_output("The finished video as a VIDEO, for core Save Video, Get Video Components and other video nodes "
+                        "(they read the file; its frames are not held in RAM).")]
 
 
 def run(sampling: Sampling, seed: int, start_frames, prompt_schedule: str = "", clip=None, resume_manifest: str = "",
-        redo_from_chunk: int = -1, **kwargs) -> io.NodeOutput:
+        redo_from_chunk: int = -1, hidden=None, **kwargs) -> io.NodeOutput:
     offset, resumed = 0, None
     if resume_manifest:
         start_frames, offset, _ = resume_start(resume_manifest, redo_from_chunk)
         resumed = resume_manifest
     request = Request(sampling=sampling, seed=seed, start=start_frames, clip=clip, chunk_offset=offset, resumed_from=resumed,
-                      schedule=parse_prompt_schedule(prompt_schedule or ""), **kwargs)
+                      schedule=parse_prompt_schedule(prompt_schedule or ""), metadata=file_metadata(hidden), **kwargs)
     frames, path = extend(request)
-    return io.NodeOutput(frames, path)
+    return finished(frames, path, request.fps)
 
 
 class StreamingT2VExtend(ExtendNode):
@@ -119,6 +123,7 @@ class StreamingT2VExtend(ExtendNode):
                                tooltip="fresh: new noise per chunk, as the official code really runs; shared: one noise tensor for all chunks."),
             ] + output_inputs(),
             outputs=OUTPUTS,
+            is_output_node=True,
         )
 
     @classmethod
@@ -130,7 +135,7 @@ class StreamingT2VExtend(ExtendNode):
         sampling = Sampling(comfy.samplers.sampler_object(sampler_name), sigmas, cfg_guider(cfg),
                             seeded_noise(seed, noise_mode == NOISE_MODES[1]), official,
                             {"sampler": sampler_name, "scheduler": scheduler, "steps": steps, "cfg": cfg, "noise_mode": noise_mode})
-        return run(sampling, seed, model=model, conds={"positive": positive, "negative": negative}, **kwargs)
+        return run(sampling, seed, model=model, conds={"positive": positive, "negative": negative}, hidden=cls.hidden, **kwargs)
 
 
 class StreamingT2VExtendAdvanced(ExtendNode):
@@ -156,6 +161,7 @@ class StreamingT2VExtendAdvanced(ExtendNode):
                                tooltip="fresh: the NOISE reseeded per chunk; shared: the same noise for every chunk."),
             ] + output_inputs(),
             outputs=OUTPUTS,
+            is_output_node=True,
         )
 
     @classmethod
@@ -176,4 +182,4 @@ class StreamingT2VExtendAdvanced(ExtendNode):
 
         sampling = Sampling(sampler, sigmas.cpu(), like_guider(guider), chunk_noise, False,
                             {**describe_guider(guider), "noise_mode": noise_mode, "steps": len(sigmas) - 1})
-        return run(sampling, seed, model=guider.model_patcher, conds=conds, **kwargs)
+        return run(sampling, seed, model=guider.model_patcher, conds=conds, hidden=cls.hidden, **kwargs)

@@ -8,6 +8,7 @@ import torch
 import comfy.cli_args
 import comfy.conds
 import comfy.latent_formats
+import comfy.ldm.modules.attention
 import comfy.model_base
 import comfy.model_management as mm
 import comfy.model_patcher
@@ -19,7 +20,9 @@ from ..st2v_modules.checkpoints.reading import materialize
 from ..st2v_modules.models.config import UNet3DConfig
 from ..st2v_modules.models.unet3d import UNet3D
 
-WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+FP8_FAST = "fp8_e4m3fn_fast"  # core's name: fp8 weights, and fp8 matrix products on GPUs that have them
+WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
+                 "fp8_e4m3fn": torch.float8_e4m3fn, FP8_FAST: torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 
 # Peak activation bytes of one UNet3D forward per latent pixel (frames x h x w) per byte of the compute dtype.
 # Measured by bench/unet_memory.py on the full-size model: 256x256, 16 frames, cond+uncond batched, fp32 CPU.
@@ -61,6 +64,12 @@ class ModelScopeT2V(comfy.model_base.BaseModel):
         return latent_pixels * mm.dtype_size(dtype) * self.activation_bytes_per_latent_pixel
 
 
+def host_attention():
+    """The attention the host chose (sage, flash, xformers, PyTorch, split or sub-quadratic, by its command line); it
+    applies attention-override patches from `transformer_options`."""
+    return comfy.ldm.modules.attention.optimized_attention
+
+
 def choose_dtype(weight_dtype: str, sd: dict[str, torch.Tensor], supported: list[torch.dtype]) -> tuple[torch.dtype, torch.dtype | None]:
     """The user's choice, else the host's (fp16/bf16 on GPU, fp32 on CPU; bf16 for a full-size model on a CPU with
     less than LOW_RAM_BYTES), and the dtype to compute in if it differs."""
@@ -87,8 +96,9 @@ def assign_weights(module: torch.nn.Module, sd: dict[str, torch.Tensor], dtype: 
 
 def build_model_patcher(sd: dict[str, torch.Tensor], unet_config: UNet3DConfig, weight_dtype: str = "default",
                         model_class: type[ModelScopeT2V] = ModelScopeT2V) -> comfy.model_patcher.ModelPatcher:
-    config = ModelScopeT2VConfig({"config": unet_config})
+    config = ModelScopeT2VConfig({"config": unet_config, "attention": host_attention()})
     config.set_inference_dtype(*choose_dtype(weight_dtype, sd, config.supported_inference_dtypes))
+    config.optimizations["fp8"] = weight_dtype == FP8_FAST
     model = model_class(config, device="meta")
     assign_weights(model.diffusion_model, sd, config.unet_config["dtype"])
     model.device = mm.unet_offload_device()

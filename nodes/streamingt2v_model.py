@@ -20,7 +20,7 @@ from ..st2v_modules.models.cam import run_cam
 from ..st2v_modules.models.conditioner import StreamingT2VConditioner
 from ..st2v_modules.models.streaming_unet import StreamingUNet3D
 from ..st2v_modules.sampling.frames import VAE_FACTOR
-from .model import ModelScopeT2V, assign_weights, build_model_patcher
+from .model import ModelScopeT2V, assign_weights, build_model_patcher, host_attention
 from .text_encoder import load_text_encoder
 
 CAM_OPTION = "streamingt2v_cam"  # transformer_options key through which the patched MODEL reaches its CAM
@@ -50,8 +50,8 @@ class HostStreamingUNet(StreamingUNet3D):
             handle = (transformer_options or {}).get(CAM_OPTION)
             if handle is None:
                 raise ValueError("This MODEL has CAM conditioning but no CAM: use the MODEL output of StreamingT2V Conditioning.")
-            cam_out = run_cam(handle.cam, x, timesteps, context, num_frames, stv_cam_features)
-        return super().forward(x, timesteps, context, num_frames, cam_out)
+            cam_out = run_cam(handle.cam, x, timesteps, context, num_frames, stv_cam_features, transformer_options)
+        return super().forward(x, timesteps, context, num_frames, cam_out, transformer_options)
 
 
 class CAMFeatures(comfy.conds.CONDRegular):
@@ -93,8 +93,9 @@ def build_streamingt2v(weights: StreamingT2VWeights, name: str, weight_dtype: st
     clip, vae, clip_vision = _text_encoder(weights), _vae(weights), _image_encoder(weights)
     unet = build_model_patcher(weights.unet, weights.unet_config, weight_dtype, StreamingT2VModel)
     dtype, manual_cast = unet.model.get_dtype(), unet.model.manual_cast_dtype
+    operations = comfy.ops.pick_operations(dtype, manual_cast, fp8_optimizations=unet.model.model_config.optimizations["fp8"])
     conditioner = StreamingT2VConditioner(weights.unet_config, weights.frame_encoder_channels, weights.resampler_inner_dim,
-                                          comfy.ops.pick_operations(dtype, manual_cast), dtype, device="meta")
+                                          operations, dtype, device="meta", attention=host_attention(), compute_dtype=manual_cast)
     assign_weights(conditioner, {**{"cam." + k: v for k, v in weights.cam.items()},
                                  **{"resampler." + k: v for k, v in weights.resampler.items()}}, dtype)
     stv = StreamingT2V(comfy.model_patcher.ModelPatcher(conditioner, load_device=unet.load_device,

@@ -1,9 +1,13 @@
 """What every run that writes a video shares (StreamingT2V Extend and Enhance): where the file goes, the pre-flight
-checks, the frames the node returns, and one progress bar with previews."""
+checks, the frames the node returns, and one progress bar with animated previews."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import shutil
+import threading
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -59,20 +63,65 @@ class FrameStore:
 
 class Progress:
     """One progress bar over a run's units of work (sampler steps, and for the enhancer frames encoded and decoded),
-    with a latent preview while sampling; interrupts are honoured at every step."""
+    with an animated preview while sampling; interrupts are honoured at every step.
 
-    def __init__(self, model, total: int):
-        self.done, self.total = 0, total
+    The preview is the frames being made (a chunk's new frames, the enhancer's current window), decoded at every
+    step by the host's previewer (Latent2RGB or TAESD, as --preview-method says) and shown one after another at the
+    video's frame rate through the host's own progress preview. VideoHelperSuite paces a video latent's frames the
+    same way but needs its own frontend code to play them; sent as the host's previews, any frontend shows them in
+    turn, as it shows a sampler's preview."""
+
+    def __init__(self, model, total: int, fps: float):
+        self.done, self.total, self.interval = 0, total, 1 / fps
         self.bar = comfy.utils.ProgressBar(total)
         self.previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+        self.frames, self.shown = [], 0
+        self.lock = threading.Lock()  # the player thread and the sampler share the bar
 
-    def advance(self, n: int, preview=None) -> None:
-        self.done += n
-        self.bar.update_absolute(self.done, self.total, preview)
+    def advance(self, n: int, preview: bool = False) -> None:
+        with self.lock:
+            self.done += n
+            self.bar.update_absolute(self.done, self.total, self._next_frame() if preview else None)
 
-    def step_callback(self):
+    def _next_frame(self):
+        if not self.frames:
+            return None
+        frame = self.frames[self.shown % len(self.frames)]
+        self.shown += 1
+        return "JPEG", frame, latent_preview.MAX_PREVIEW_RESOLUTION
+
+    @contextlib.contextmanager
+    def sampling(self, frames: Callable[[int, torch.Tensor], torch.Tensor]) -> Iterator[Callable]:
+        """The sampler's step callback for the span of one sampler run; `frames(step, x0)` picks the latent frames to
+        preview. The player runs while the sampler does and stops with it, whatever ends it."""
+        stop = threading.Event()
+        player = threading.Thread(target=contextvars.copy_context().run, args=(self._play, stop), daemon=True)
+
         def step(index, x0, x, total_steps):
-            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if self.previewer else None
-            self.advance(1, preview)
+            if self.previewer is not None:
+                decoded = [self.previewer.decode_latent_to_preview(frame[None]) for frame in frames(index, x0)]
+                with self.lock:
+                    self.frames = decoded
+                if player.ident is None:
+                    player.start()
+            self.advance(1, preview=True)
             mm.throw_exception_if_processing_interrupted()
-        return step
+
+        try:
+            yield step
+        finally:
+            stop.set()
+            if player.ident is not None:
+                player.join()
+            with self.lock:
+                self.frames = []
+
+    def _play(self, stop: threading.Event) -> None:
+        """Between steps, the next frame every 1/fps s (the copied context tells the host's hook which node this is)."""
+        while not stop.wait(self.interval) and not mm.processing_interrupted():
+            try:
+                with self.lock:
+                    self.bar.update_absolute(self.done, self.total, self._next_frame())
+            except mm.InterruptProcessingException:  # the host's hook took the cancel: the sampler's next step raises it
+                mm.interrupt_current_processing()
+                return

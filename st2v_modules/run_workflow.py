@@ -1,7 +1,7 @@
 """Run a workflow without the browser, on a running ComfyUI or on one started just for this run.
 
     python -m st2v_modules.run_workflow streamingt2v_text_to_video --prompt "a cat surfing" --frames 80 --seed 3
-    python -m st2v_modules.run_workflow my_workflow.json --comfyui ~/ComfyUI --comfyui-args="--cpu --lowvram"
+    python -m st2v_modules.run_workflow my_workflow.json --comfyui ~/ComfyUI --comfyui-args="--lowvram"
     python -m st2v_modules.run_workflow my_workflow.json --set KSampler.steps=20 --set "Save Video.filename_prefix=x"
 
 The workflow is a file or the name of one in this pack's workflows/ folder, in the browser's format
@@ -23,7 +23,7 @@ from .headless.client import WorkflowFailed
 from .headless.conversion import ConversionError
 from .headless.overrides import OverrideError
 from .headless.runner import DEFAULT_URL, Overrides, UsageError, find_workflow, run
-from .headless.server import HeadlessComfyUI, ServerStartError
+from .headless.server import HeadlessComfyUI, ServerStartError, device_args
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--url", default=DEFAULT_URL, help=f"a running ComfyUI (default {DEFAULT_URL})")
     where.add_argument("--comfyui", metavar="PATH", help="start ComfyUI from this folder for the run (headless, 127.0.0.1)")
-    parser.add_argument("--comfyui-args", default="", help="extra arguments for main.py with --comfyui; write it with =, e.g. --comfyui-args=\"--cpu --lowvram\"")
+    parser.add_argument("--comfyui-args", default="", help="extra arguments for main.py with --comfyui (--cpu is added when "
+                        "no GPU is found); write it with =, e.g. --comfyui-args=\"--lowvram\"")
     parser.add_argument("--prompt", help="the positive prompt")
     parser.add_argument("--negative", help="the negative prompt")
     parser.add_argument("--seed", type=int, help="the seed of every sampler")
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.comfyui is None:
             report = asyncio.run(run(workflow, args.url, overrides, timeout_s=args.timeout))
         else:
-            with HeadlessComfyUI(args.comfyui, shlex.split(args.comfyui_args)) as server:
+            comfyui_args = device_args(shlex.split(args.comfyui_args))
+            if "--cpu" in comfyui_args and "--cpu" not in args.comfyui_args.split():
+                print("no GPU found: starting ComfyUI with --cpu", file=sys.stderr)
+            with HeadlessComfyUI(args.comfyui, comfyui_args) as server:
                 report = asyncio.run(run(workflow, server.url, overrides, server.argv, server.comfyui, args.timeout))
     except (UsageError, OverrideError, ConversionError, ServerStartError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)

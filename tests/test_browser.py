@@ -1,5 +1,6 @@
 """The shipped workflows in the real ComfyUI frontend, rendered by headless Chromium: each opens without missing
-nodes or widget errors, and the prompt the frontend would queue is exactly what our converter produces.
+nodes or widget errors, the prompt the frontend would queue is exactly what our converter produces, and the
+text-to-video workflow, queued from the page on tiny models, ends with StreamingT2V Extend playing its video.
 
 Needs Debian's Chromium (`apt-get install -y chromium`) and the pip package playwright (never `playwright install`:
 it drives the system browser). Screenshots go to $STV_ARTIFACTS (default: a pytest temporary folder).
@@ -7,15 +8,17 @@ it drives the system browser). Screenshots go to $STV_ARTIFACTS (default: a pyte
 import importlib.util
 import json
 import os
+import time
 
 import pytest
 import requests
 
-from helpers.comfy_server import running_server
+from helpers.comfy_server import extra_model_paths, running_server
 from helpers.host import PACK_NAME, make_base_directory
+from helpers.official_checkpoint import write_complete_streamingt2v
 from st2v_modules.headless.conversion import node_layout, ui_to_api
 from helpers.ui_workflow import edited_like_a_user
-from helpers.workflow_cases import load, shipped_workflows
+from helpers.workflow_cases import for_tests, load, shipped_workflows
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
 CHROMIUM = os.environ.get("STV_CHROMIUM", "/usr/bin/chromium")
@@ -27,6 +30,7 @@ SETTINGS = {"Comfy.TutorialCompleted": True,  # no template browser on first sta
 APP_READY = "window.app && app.graph && window.LiteGraph && Object.keys(LiteGraph.registered_node_types).length > 100"
 WORKFLOWS = shipped_workflows()
 IDS = [os.path.basename(p)[:-len(".json")] for p in WORKFLOWS]
+RUN_TIMEOUT_S = 900
 
 OPEN_WORKFLOW = """async (wf) => {
     document.querySelectorAll('.p-toast-message').forEach((e) => e.remove());
@@ -41,6 +45,20 @@ OPEN_WORKFLOW = """async (wf) => {
         workflow, output,
     });
 }"""
+# The user's part of a run: the tiny files picked in the loaders, small sizes typed into widgets, Queue pressed.
+QUEUE_WITH_WIDGETS = """async ([wf, changes]) => {
+    await app.refreshComboInNodes();
+    await app.loadGraphData(wf);
+    for (const [id, values] of Object.entries(changes)) {
+        const node = app.graph.getNodeById(Number(id));
+        for (const [name, value] of Object.entries(values)) node.widgets.find((w) => w.name === name).value = value;
+    }
+    await app.queuePrompt(0);
+}"""
+PLAYING = """(id) => {
+    const video = app.graph.getNodeById(id)?.videoContainer?.querySelector('video');
+    return video && video.readyState >= 2 ? [video.src, video.videoWidth, video.videoHeight] : null;
+}"""
 
 
 def missing_browser_reason() -> str | None:
@@ -53,10 +71,11 @@ def missing_browser_reason() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def server(comfyui_path):
-    """main.py serving the real frontend, with this pack in custom_nodes."""
+def server(comfyui_path, models_dir, tmp_path_factory):
+    """main.py serving the real frontend, with this pack in custom_nodes and the tiny test models."""
     base = make_base_directory()
-    with running_server(comfyui_path, base) as url:
+    config = extra_model_paths(str(tmp_path_factory.mktemp("browser_server")), models_dir)
+    with running_server(comfyui_path, base, "--extra-model-paths-config", config) as url:
         for key, value in SETTINGS.items():
             requests.post(f"{url}/settings/{key}", json=value, timeout=10).raise_for_status()
         yield url
@@ -126,3 +145,40 @@ def test_reroute_bypass_and_primitive_convert_as_the_frontend_does(path, page, o
     opened = json.loads(page.evaluate(OPEN_WORKFLOW, edited))
     assert opened["missing"] == [] and opened["dialogs"] == [] and opened["toasts"] == []
     assert opened["output"] == ui_to_api(edited, object_info)
+
+
+def widget_changes(prompt: dict) -> dict:
+    """{node id: {widget: value}} that turn a shipped workflow into its tiny test run (tests/workflow_cases.py)."""
+    small = for_tests(prompt)
+    return {node_id: changed for node_id, node in prompt.items()
+            if (changed := {k: v for k, v in small[node_id]["inputs"].items() if v != node["inputs"][k] and not isinstance(v, list)})}
+
+
+def finished_run(server: str) -> dict:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        queue = requests.get(f"{server}/queue", timeout=10).json()
+        history = requests.get(f"{server}/history", timeout=10).json()
+        if history and not queue["queue_running"] and not queue["queue_pending"]:
+            return list(history.values())[-1]
+        time.sleep(1)
+    pytest.fail(f"the queued workflow did not finish in {RUN_TIMEOUT_S} s")
+
+
+def test_text_to_video_queued_from_the_page_ends_with_the_player_in_the_extend_node(page, server, object_info, models_dir,
+                                                                                      artifacts):
+    write_complete_streamingt2v(models_dir)  # the tiny stand-in for streaming_t2v.ckpt, with its CLIP, VAE and image encoder
+    workflow = load(WORKFLOWS[IDS.index("streamingt2v_text_to_video")])
+    prompt = ui_to_api(workflow, object_info)
+    (extend_id,) = [i for i, n in prompt.items() if n["class_type"] == "STV_Extend"]
+    page.errors.clear()
+    page.evaluate(QUEUE_WITH_WIDGETS, [workflow, widget_changes(prompt)])
+    run = finished_run(server)
+    assert run["status"]["status_str"] == "success", run["status"]
+    (played,) = run["outputs"][extend_id]["images"]
+    page.wait_for_function(PLAYING, arg=int(extend_id), timeout=60_000)
+    src, width, height = page.evaluate(PLAYING, int(extend_id))
+    page.screenshot(path=os.path.join(artifacts, "streamingt2v_text_to_video_after_run.png"))
+    assert f"filename={played['filename']}" in src and "type=output" in src
+    assert (width, height) == (32, 16)  # the tiny run's size (workflow_cases.WIDTH x HEIGHT)
+    assert page.errors == [], "script errors while running"

@@ -27,10 +27,12 @@ def test_another_core_sampler_and_scheduler_keep_every_frame_and_crop_the_bars(h
     assert (frames, width, height) == (48, 106, 80)  # 64x48 scaled to fit 80 rows: 106 wide (even), bars cropped
 
 
-def test_fill_covers_the_canvas_without_bars_and_returns_the_frames(host):
+def test_fill_covers_the_canvas_without_bars_and_returns_the_frames_and_the_player(host):
     outputs = host.run(enhance_frames(frames=40, fit="fill (crop to the canvas)", prefix="stv_enh_fill"))
-    assert video_frames(newest_video(host, "stv_enh_fill")) == (40, 128, 80)
+    video = newest_video(host, "stv_enh_fill")
+    assert video_frames(video) == (40, 128, 80)
     assert len(outputs["33"]["images"]) == 40
+    assert outputs["32"] == {"images": [{"filename": os.path.basename(video), "subfolder": "", "type": "output"}], "animated": [True]}
 
 
 def test_a_video_shorter_than_one_chunk_is_padded_and_comes_back_whole(host):

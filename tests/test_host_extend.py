@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from helpers.graphs import first_chunk_and_extend, video_frames, with_extend_advanced
+from helpers.graphs import first_chunk_and_extend, video_frames, video_tags, with_extend_advanced
 from helpers.host import HostExecutionError, HostValidationError
 
 pytestmark = pytest.mark.host
@@ -29,18 +29,22 @@ def outputs_named(host, prefix: str) -> list[str]:
 
 
 def test_first_chunk_extended_to_48_frames(host):
-    run_extend(host, frames_to_add=32, prefix="stv_extend48")
+    outputs, _ = run_extend(host, frames_to_add=32, prefix="stv_extend48")
     video = newest(host, "stv_extend48", ".mp4")
     assert ".partial" not in video
     assert video_frames(video) == (48, 64, 48)
+    # the node plays its video as core Save Video does
+    assert outputs["20"] == {"images": [{"filename": os.path.basename(video), "subfolder": "", "type": "output"}], "animated": [True]}
     manifest = json.load(open(newest(host, "stv_extend48", ".json")))
     assert manifest["status"] == "complete" and manifest["chunks"] == 4 and len(manifest["chunk_log"]) == 4
     assert len({c["seed"] for c in manifest["chunk_log"]}) == 4
 
 
-def test_a_remainder_is_generated_whole_and_trimmed(host):
-    run_extend(host, frames_to_add=12, prefix="stv_extend_trim")
-    assert video_frames(newest(host, "stv_extend_trim", ".mp4"))[0] == 28
+def test_a_remainder_is_generated_whole_and_trimmed_at_the_fps_asked(host):
+    run_extend(host, frames_to_add=12, prefix="stv_extend_trim", fps=24.0)
+    video = newest(host, "stv_extend_trim", ".mp4")
+    assert video_frames(video)[0] == 28
+    assert video_tags(video)[1] == 24.0 and json.load(open(video[:-len(".mp4")] + ".json"))["fps"] == 24.0
 
 
 def test_another_core_sampler_and_scheduler_work(host):
@@ -48,11 +52,17 @@ def test_another_core_sampler_and_scheduler_work(host):
     assert video_frames(newest(host, "stv_extend_dpm", ".mp4"))[0] == 24
 
 
-def test_png_sequence_is_lossless_and_complete(host):
-    run_extend(host, frames_to_add=8, video_format="png sequence (lossless)", prefix="stv_extend_png")
+def test_png_sequence_is_lossless_and_complete_and_a_video_for_core_save_video(host):
+    graph = first_chunk_and_extend(frames_to_add=8, video_format="png sequence (lossless)", prefix="stv_extend_png")
+    graph["30"] = {"class_type": "SaveVideo", "inputs": {"video": ["20", 2], "filename_prefix": "stv_png_saved",
+                                                         "format": "auto", "codec": "auto"}}
+    outputs = host.run(graph)
     folder = host.folder_paths.get_output_directory()
     (sequence,) = [f for f in os.listdir(folder) if f.startswith("stv_extend_png") and os.path.isdir(os.path.join(folder, f))]
     assert not sequence.endswith(".partial") and len(os.listdir(os.path.join(folder, sequence))) == 24
+    assert "images" not in outputs.get("20", {})  # a folder has no player
+    (saved,) = outputs["30"]["images"]
+    assert video_frames(os.path.join(folder, saved["filename"])) == (24, 64, 48)
 
 
 def refused(host, node: str, pattern: str, **kwargs):

@@ -6,8 +6,8 @@ import time
 import pytest
 import requests
 
-from helpers.comfy_server import running_server
-from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames
+from helpers.comfy_server import extra_model_paths, running_server
+from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames, video_tags
 from helpers.host import make_base_directory
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -19,12 +19,10 @@ def server(comfyui_path, models_dir, tmp_path_factory):
     """main.py with the pack in custom_nodes and our models folder added through extra_model_paths.yaml."""
     base = make_base_directory()
     work = tmp_path_factory.mktemp("server")
-    extra_paths = work / "extra_model_paths.yaml"
-    folders = "\n".join(f"    {name}: {os.path.join(models_dir, name)}" for name in ("streamingt2v", "text_encoders", "vae", "clip_vision"))
-    extra_paths.write_text(f"downloads:\n{folders}\n")
     web_root = work / "web"
     web_root.mkdir()
-    with running_server(comfyui_path, base, "--extra-model-paths-config", str(extra_paths), "--front-end-root", str(web_root)) as url:
+    with running_server(comfyui_path, base, "--extra-model-paths-config", extra_model_paths(str(work), models_dir),
+                        "--front-end-root", str(web_root)) as url:
         yield url, base, os.path.join(base, "server.log")
 
 
@@ -42,8 +40,19 @@ def test_object_info_shows_our_nodes_with_the_model_files(server):
     assert info["output"] == ["MODEL"] and info["category"] == "StreamingT2V/loaders"
 
 
-def queue(url: str, graph: dict) -> str:
-    response = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": "t"}, timeout=10)
+def test_object_info_lists_the_video_outputs_and_the_fp8_weights(server):
+    url, _, _ = server
+    info = requests.get(f"{url}/object_info", timeout=30).json()
+    for node in ("STV_Extend", "STV_ExtendAdvanced", "STV_Enhance", "STV_EnhanceAdvanced"):
+        assert info[node]["output"] == ["IMAGE", "STRING", "VIDEO"] and info[node]["output_node"], node
+    assert info["STV_Extend"]["input"]["required"]["fps"][1]["default"] == 8.0
+    for loader in ("STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_LoadEnhancer"):
+        choices = info[loader]["input"]["required"]["weight_dtype"][1]["options"]
+        assert {"fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"} <= set(choices) and choices[0] == "default", loader
+
+
+def queue(url: str, graph: dict, extra_data: dict | None = None) -> str:
+    response = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": "t", "extra_data": extra_data or {}}, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["prompt_id"]
 
@@ -65,6 +74,24 @@ def test_prompt_makes_a_16_frame_video(server):
     (saved,) = entry["outputs"]["10"]["images"]
     path = os.path.join(base, "output", saved["subfolder"], saved["filename"])
     assert video_frames(path) == (16, 56, 40)
+
+
+def test_core_save_video_keeps_the_extended_video_and_its_embedded_workflow(server):
+    """As the browser queues it: the workflow travels in extra_pnginfo and ends up in both files' tags."""
+    url, base, _ = server
+    graph = first_chunk_and_extend(frames_to_add=8, steps=1, prefix="stv_server_extend")
+    del graph["21"]
+    graph["30"] = {"class_type": "SaveVideo", "inputs": {"video": ["20", 2], "filename_prefix": "stv_server_saved",
+                                                         "format": "auto", "codec": "auto"}}
+    workflow = {"nodes": [{"id": 20, "type": "STV_Extend"}], "links": [], "note": "sent by the test"}
+    entry = wait_for(url, queue(url, graph, {"extra_pnginfo": {"workflow": workflow}}))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    (ours,), (saved,) = entry["outputs"]["20"]["images"], entry["outputs"]["30"]["images"]
+    for item in (ours, saved):
+        path = os.path.join(base, "output", item["subfolder"], item["filename"])
+        tags, fps = video_tags(path)
+        assert video_frames(path) == (24, 64, 48) and fps == 8.0
+        assert json.loads(tags["workflow"]) == workflow and json.loads(tags["prompt"])["20"]["class_type"] == "STV_Extend"
 
 
 def test_invalid_size_is_a_400_naming_the_input(server):

@@ -9,7 +9,8 @@ import pytest
 from helpers.fake_models import NOT_A_UNET
 from helpers.graphs import text_to_video, video_frames
 from helpers.host import make_base_directory
-from helpers.comfy_server import free_port
+from helpers.comfy_server import extra_model_paths, free_port
+from st2v_modules.headless.server import GPU_CHECK, device_args
 from test_host_server import server  # noqa: F401  (the module's headless ComfyUI fixture)
 
 pytestmark = [pytest.mark.host, pytest.mark.server]
@@ -30,13 +31,11 @@ def workflow_file(tmp_path_factory) -> str:
 
 
 def headless_args(comfyui_path: str, models_dir: str, work) -> list[str]:
-    """main.py arguments for a run that starts its own ComfyUI: CPU, temporary base folder, our models folder."""
-    extra = work / "extra_model_paths.yaml"
-    folders = "\n".join(f"    {n}: {os.path.join(models_dir, n)}" for n in ("streamingt2v", "text_encoders", "vae"))
-    extra.write_text(f"tiny:\n{folders}\n")
+    """main.py arguments for a run that starts its own ComfyUI: temporary base folder, our models folder (no --cpu:
+    the runner adds it on a machine without a GPU)."""
     (work / "web").mkdir()
-    args = ["--cpu", "--base-directory", make_base_directory(), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
-            "--extra-model-paths-config", str(extra), "--front-end-root", str(work / "web")]
+    args = ["--base-directory", make_base_directory(), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+            "--extra-model-paths-config", extra_model_paths(str(work), models_dir), "--front-end-root", str(work / "web")]
     return ["--comfyui", comfyui_path, "--comfyui-args=" + " ".join(args)]
 
 
@@ -50,6 +49,13 @@ def test_starts_comfyui_runs_with_overrides_and_prints_the_video(comfyui_path, m
     assert "set 4 (CLIPTextEncode).text = 'a heron fishing'" in result.stderr
     assert "set 7 (KSampler).seed = 11" in result.stderr
     assert "node 7 (KSampler)" in result.stderr and "100%" in result.stderr  # the sampler's progress bar
+    if not subprocess.run([sys.executable, "-c", GPU_CHECK]).returncode == 0:
+        assert "no GPU found: starting ComfyUI with --cpu" in result.stderr
+
+
+def test_a_device_chosen_in_the_arguments_is_kept():
+    assert device_args(["--cpu", "--lowvram"]) == ["--cpu", "--lowvram"]
+    assert device_args(["--directml", "1"]) == ["--directml", "1"]
 
 
 def test_refused_workflow_exits_1_with_the_hosts_message(server, workflow_file):

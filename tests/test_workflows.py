@@ -82,7 +82,7 @@ def test_shipped_settings_are_the_papers(path, info):
     for node in by_class(prompt, "STV_Extend").values():
         inputs = node["inputs"]
         assert (inputs["steps"], inputs["cfg"], inputs["sampler_name"], inputs["scheduler"]) == (50, 7.5, "euler_ancestral", "streamingt2v_ddim")
-        assert inputs["noise_mode"] == "fresh per chunk (official)"
+        assert inputs["noise_mode"] == "fresh per chunk (official)" and inputs["fps"] == 8.0
         loader = inputs["model"][0]
         assert prompt[loader]["class_type"] == "STV_LoadStreamingT2V"
         assert [inputs[k] for k in ("model", "vae", "clip_vision", "streamingt2v")] == [[loader, 0], [loader, 2], [loader, 3], [loader, 4]]
@@ -114,10 +114,10 @@ def test_the_enhanced_workflow_feeds_every_frame_to_the_official_enhancer(info):
     assert prompt[inputs["model"][0]]["class_type"] == "STV_LoadEnhancer" and inputs["vae"] == [inputs["model"][0], 1]
 
 
-def test_low_vram_loads_fp16(info):
+def test_low_vram_loads_fp8(info):
     prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_low_vram")]), info)
     loaders = {**by_class(prompt, "STV_LoadStreamingT2V"), **by_class(prompt, "STV_LoadModelScopeT2V")}
-    assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp16"}
+    assert len(loaders) == 2 and {n["inputs"]["weight_dtype"] for n in loaders.values()} == {"fp8_e4m3fn"}
     assert {n["inputs"]["output_frames"] for n in by_class(prompt, "STV_Extend").values()} == {"last chunk"}
 
 
@@ -132,9 +132,9 @@ def test_a_changed_node_fails_the_workflows_that_use_it(info):
     """What a rename or a new input without updating workflows/ looks like: the conversion above refuses it."""
     workflow = load(WORKFLOWS[IDS.index("streamingt2v_text_to_video")])
     grown = json.loads(json.dumps(info))
-    grown["STV_Extend"]["input"]["required"]["fps"] = ["FLOAT", {"default": 8.0}]
-    grown["STV_Extend"]["input_order"]["required"].append("fps")
-    with pytest.raises(ConversionError, match=r"Node \d+ \(STV_Extend\): 14 widget values saved but the node has 15"):
+    grown["STV_Extend"]["input"]["required"]["crf"] = ["INT", {"default": 17}]
+    grown["STV_Extend"]["input_order"]["required"].append("crf")
+    with pytest.raises(ConversionError, match=r"Node \d+ \(STV_Extend\): 15 widget values saved but the node has 16"):
         ui_to_api(workflow, grown)
     renamed = {k: v for k, v in info.items() if k != "STV_Extend"}
     with pytest.raises(ConversionError, match="node type 'STV_Extend' is not installed"):
@@ -157,8 +157,8 @@ def test_workflow_runs_on_tiny_models(path, host, info):
     extends = by_class(prompt, "STV_Extend")
     for extend_id, extend in extends.items():
         video = newest_video(host, extend["inputs"]["filename_prefix"])
-        for shown in [i for i, n in prompt.items() if n["inputs"].get("source") == [extend_id, 1]]:
-            assert list(outputs[shown]["text"]) == [video]  # Preview Any on video_path shows the file
+        (played,) = outputs[extend_id]["images"]  # the node's player shows the file
+        assert os.path.join(played["subfolder"], played["filename"]) == os.path.relpath(video, host.folder_paths.get_output_directory())
         manifest = json.load(open(video[:-len(".mp4")] + ".json"))
         start = TEST_VIDEO_FRAMES if by_class(prompt, "LoadVideo") else 16
         assert manifest["status"] == "complete" and manifest["start_frames"] == start
@@ -171,7 +171,8 @@ def test_workflow_runs_on_tiny_models(path, host, info):
         held = NEW_FRAMES_PER_CHUNK if extend["inputs"]["output_frames"] == "last chunk" else start + FRAMES_TO_ADD
         previews = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage" and n["inputs"]["images"] == [extend_id, 0]]
         assert all(len(outputs[i]["images"]) == held for i in previews)
-    for enhance in by_class(prompt, "STV_Enhance").values():
+    for enhance_id, enhance in by_class(prompt, "STV_Enhance").items():
         video = newest_video(host, enhance["inputs"]["filename_prefix"])
+        assert outputs[enhance_id]["images"][0]["filename"] == os.path.basename(video)
         frames = fitting_length(16 + FRAMES_TO_ADD)  # the official trim to whole 24/8 chunks
         assert video_frames(video) == (frames, enhance["inputs"]["width"], enhance["inputs"]["height"])

@@ -11,10 +11,20 @@ import urllib.error
 import urllib.request
 
 LOG_TAIL_CHARS = 4000
+GPU_CHECK = "import sys, torch; sys.exit(0 if torch.cuda.is_available() or torch.backends.mps.is_available() else 1)"
 
 
 class ServerStartError(RuntimeError):
     """main.py exited or did not answer in time; the message ends with its log."""
+
+
+def device_args(args: list[str]) -> list[str]:
+    """main.py's arguments with `--cpu` in front when this Python's torch finds no GPU, as scripts/setup.sh does
+    (without it main.py stops with "Found no NVIDIA driver"), unless they already choose a device."""
+    if any(arg == "--cpu" or arg.startswith("--directml") for arg in args):
+        return args
+    found = subprocess.run([sys.executable, "-c", GPU_CHECK], capture_output=True).returncode == 0
+    return args if found else ["--cpu", *args]
 
 
 def free_port() -> int:

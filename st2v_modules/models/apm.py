@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import AttentionFn, sdpa_attention
 from .layers import Attention, Factory, Ops
 
 TEXT_TOKENS = 77
@@ -42,8 +43,9 @@ class ImageTokenCrossAttention(Attention):
     untrained layer is the plain text cross-attention.
     """
 
-    def __init__(self, query_dim: int, heads: int, head_dim: int, ops: Ops, factory: Factory, context_dim: int | None = None):
-        super().__init__(query_dim, heads, head_dim, ops, factory, context_dim)
+    def __init__(self, query_dim: int, heads: int, head_dim: int, ops: Ops, factory: Factory, context_dim: int | None = None,
+                 attention: AttentionFn = sdpa_attention):
+        super().__init__(query_dim, heads, head_dim, ops, factory, context_dim, attention)
         self.conv = ops.Conv1d(TEXT_TOKENS + IMAGE_TOKENS, TEXT_TOKENS, 3, padding=1, **factory)
         self.conv_ln = ops.LayerNorm(context_dim, **factory)
         self.alpha = nn.Parameter(torch.zeros((), **factory))

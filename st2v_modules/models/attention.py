@@ -1,10 +1,17 @@
-"""The one attention function every layer of the pack goes through."""
+"""The one attention function every layer of the pack goes through, and its signature, so a host can inject its own."""
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
+# (q, k, v, heads, transformer_options=...) -> out over `[batch, tokens, heads * dim]`: ComfyUI's `optimized_attention`
+# has this signature, and patches installed through `transformer_options` reach it.
+AttentionFn = Callable[..., torch.Tensor]
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
-    """Multi-head softmax attention over `[batch, tokens, heads * dim]` tensors via SDPA.
+
+def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, transformer_options: dict | None = None,
+              **_) -> torch.Tensor:
+    """Multi-head softmax attention over `[batch, tokens, heads * dim]` tensors via SDPA (the pure-PyTorch default).
 
     No mask and the default 1/sqrt(dim) scale: the ModelScope and StreamingT2V layers use neither.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attention import AttentionFn
 from .layers import Attention, Downsample, Factory, Ops, ResBlock, SpatialTransformer, TemporalConv, TemporalTransformer, Upsample
 
 
@@ -11,21 +12,25 @@ class Level(nn.Module):
     """A stack of layers at one resolution, keyed like diffusers' 3D blocks."""
 
     def __init__(self, in_channels: list[int], ch: int, temb_ch: int, attention_layers: int, head_dim: int, groups: int,
-                 eps: float, context_dim: int, ops: Ops, factory: Factory, cross_attention_cls: type[Attention]):
+                 eps: float, context_dim: int, ops: Ops, factory: Factory, attention: AttentionFn,
+                 cross_attention_cls: type[Attention]):
         super().__init__()
         self.resnets = nn.ModuleList([ResBlock(c, ch, temb_ch, groups, eps, ops, factory) for c in in_channels])
         self.temp_convs = nn.ModuleList([TemporalConv(ch, groups, ops, factory) for _ in in_channels])
         self.attentions = self.temp_attentions = None
         if attention_layers:
             self.attentions = nn.ModuleList([
-                SpatialTransformer(ch, head_dim, groups, context_dim, ops, factory, cross_attention_cls) for _ in range(attention_layers)])
+                SpatialTransformer(ch, head_dim, groups, context_dim, ops, factory, attention, cross_attention_cls)
+                for _ in range(attention_layers)])
             self.temp_attentions = nn.ModuleList([
-                TemporalTransformer(ch, ch // head_dim, head_dim, groups, ops, factory) for _ in range(attention_layers)])
+                TemporalTransformer(ch, ch // head_dim, head_dim, groups, ops, factory, attention) for _ in range(attention_layers)])
 
-    def layer(self, i: int, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def layer(self, i: int, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int,
+              transformer_options: dict | None) -> torch.Tensor:
         h = self.temp_convs[i](self.resnets[i](h, temb), num_frames)
         if self.attentions is not None and i < len(self.attentions):
-            h = self.temp_attentions[i](self.attentions[i](h, context), num_frames)
+            h = self.attentions[i](h, context, transformer_options)
+            h = self.temp_attentions[i](h, num_frames, transformer_options)
         return h
 
 
@@ -35,10 +40,11 @@ class DownLevel(Level):
         padding = (2, 1) if row_padded else (1, 1)
         self.downsamplers = nn.ModuleList([Downsample(ch, kw["ops"], kw["factory"], padding)]) if downsample else None
 
-    def forward(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int,
+                transformer_options: dict | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         skips = []
         for i in range(len(self.resnets)):
-            h = self.layer(i, h, temb, context, num_frames)
+            h = self.layer(i, h, temb, context, num_frames, transformer_options)
             skips.append(h)
         if self.downsamplers is not None:
             h = self.downsamplers[0](h)
@@ -53,10 +59,10 @@ class UpLevel(Level):
         self.upsamplers = nn.ModuleList([Upsample(ch, kw["ops"], kw["factory"], crop_rows=row_padded)]) if upsample else None
 
     def forward(self, h: torch.Tensor, skips: list[torch.Tensor], temb: torch.Tensor, context: torch.Tensor, num_frames: int,
-                upsample_size: tuple[int, int] | None) -> torch.Tensor:
+                upsample_size: tuple[int, int] | None, transformer_options: dict | None = None) -> torch.Tensor:
         """Consumes `skips` from the end, deepest first."""
         for i in range(len(self.resnets)):
-            h = self.layer(i, torch.cat([h, skips.pop()], dim=1), temb, context, num_frames)
+            h = self.layer(i, torch.cat([h, skips.pop()], dim=1), temb, context, num_frames, transformer_options)
         if self.upsamplers is not None:
             h = self.upsamplers[0](h, upsample_size)
         return h
@@ -68,5 +74,7 @@ class MidLevel(Level):
     def __init__(self, ch: int, **kw):
         super().__init__([ch, ch], ch, attention_layers=1, **kw)
 
-    def forward(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
-        return self.layer(1, self.layer(0, h, temb, context, num_frames), temb, context, num_frames)
+    def forward(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int,
+                transformer_options: dict | None = None) -> torch.Tensor:
+        h = self.layer(0, h, temb, context, num_frames, transformer_options)
+        return self.layer(1, h, temb, context, num_frames, transformer_options)

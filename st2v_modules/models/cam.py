@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .apm import TEXT_TOKENS
+from .attention import AttentionFn, sdpa_attention
 from .config import UNet3DConfig
 from .layers import Ops
 from .unet3d import UNet3D
@@ -50,8 +51,8 @@ class FrameEncoder(nn.Module):
 
 class CAM(UNet3D):
     def __init__(self, config: UNet3DConfig, frame_encoder_channels: tuple[int, ...] = OFFICIAL_FRAME_ENCODER_CHANNELS,
-                 operations: Ops = nn, dtype: torch.dtype | None = None, device=None):
-        super().__init__(config, operations, dtype, device, with_decoder=False, single_frame_attention=False)
+                 operations: Ops = nn, dtype: torch.dtype | None = None, device=None, attention: AttentionFn = sdpa_attention):
+        super().__init__(config, operations, dtype, device, with_decoder=False, single_frame_attention=False, attention=attention)
         self.controlnet_cond_embedding = FrameEncoder(config.block_out_channels[0], frame_encoder_channels, operations,
                                                       {"dtype": dtype, "device": device})
 
@@ -60,11 +61,12 @@ class CAM(UNet3D):
         return self.controlnet_cond_embedding(pixels)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, frame_features: torch.Tensor,
-                cam_frames: int) -> CAMOutput:
+                cam_frames: int, transformer_options: dict | None = None) -> CAMOutput:
         """`x`: the first `cam_frames` noisy latent frames of each video; `context`: text tokens (image tokens are cut)."""
         temb, context = self.embed(x, timesteps, context[:, :TEXT_TOKENS], cam_frames)
-        h, skips = self.encode(self.stem(x, cam_frames) + frame_features, temb, context, cam_frames)
-        return CAMOutput(skips, self.mid_block(h, temb, context, cam_frames), cam_frames)
+        h = self.stem(x, cam_frames, transformer_options) + frame_features
+        h, skips = self.encode(h, temb, context, cam_frames, transformer_options)
+        return CAMOutput(skips, self.mid_block(h, temb, context, cam_frames, transformer_options), cam_frames)
 
 
 def first_frames(t: torch.Tensor, num_frames: int, count: int) -> torch.Tensor:
@@ -73,7 +75,7 @@ def first_frames(t: torch.Tensor, num_frames: int, count: int) -> torch.Tensor:
 
 
 def run_cam(cam: CAM, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, num_frames: int,
-            frame_features: torch.Tensor) -> CAMOutput:
+            frame_features: torch.Tensor, transformer_options: dict | None = None) -> CAMOutput:
     """The CAM on the first frames of each video of a base-UNet batch, as the official pipeline feeds it.
 
     `frame_features` come from `cam.encode_frames`, `[videos * cam_frames, C, h, w]`.
@@ -84,4 +86,4 @@ def run_cam(cam: CAM, x: torch.Tensor, timesteps: torch.Tensor, context: torch.T
         raise ValueError(f"{frame_features.shape[0]} conditioning-frame features do not fit {videos} videos of {num_frames} frames")
     per_frame = lambda t: first_frames(t, num_frames, cam_frames) if t.shape[0] == x.shape[0] else t  # noqa: E731
     return cam(per_frame(x), per_frame(timesteps.reshape(-1)) if timesteps.numel() > 1 else timesteps,
-               per_frame(context), frame_features, cam_frames)
+               per_frame(context), frame_features, cam_frames, transformer_options)

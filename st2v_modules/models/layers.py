@@ -1,7 +1,9 @@
 """Building blocks of the ModelScope UNet3D, keyed exactly like diffusers' `UNet3DConditionModel`.
 
 Every block takes frames in the batch, `[B*F, C, H, W]`, plus the frame count F. Layers are built
-from `ops` (torch.nn by default; the host passes its own so it can pick dtypes and offload weights).
+from `ops` (torch.nn by default; the host passes its own so it can pick dtypes and offload weights), and every
+attention runs `attention` (SDPA by default; the host passes its own, which also honours the patches that arrive
+in `transformer_options`, handed down through every forward).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .attention import attention
+from .attention import AttentionFn, sdpa_attention
 
 Ops = Any  # a namespace with Linear, Conv2d, Conv3d, GroupNorm and LayerNorm classes (torch.nn, comfy.ops.*)
 Factory = dict[str, Any]  # {"device": ..., "dtype": ...} handed to every layer
@@ -87,10 +89,11 @@ class TemporalConv(nn.Module):
 class Attention(nn.Module):
     """Multi-head attention with diffusers' parameter names (to_q, to_k, to_v, to_out.0)."""
 
-    def __init__(self, query_dim: int, heads: int, head_dim: int, ops: Ops, factory: Factory, context_dim: int | None = None):
+    def __init__(self, query_dim: int, heads: int, head_dim: int, ops: Ops, factory: Factory, context_dim: int | None = None,
+                 attention: AttentionFn = sdpa_attention):
         super().__init__()
         inner = heads * head_dim
-        self.heads = heads
+        self.heads, self.attend = heads, attention
         self.to_q = ops.Linear(query_dim, inner, bias=False, **factory)
         self.to_k = ops.Linear(context_dim or query_dim, inner, bias=False, **factory)
         self.to_v = ops.Linear(context_dim or query_dim, inner, bias=False, **factory)
@@ -100,9 +103,9 @@ class Attention(nn.Module):
         """The tokens keys and values are computed from. StreamingT2V's APM overrides this."""
         return context
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, transformer_options: dict | None = None) -> torch.Tensor:
         source = x if context is None else self.key_value_source(context)
-        out = attention(self.to_q(x), self.to_k(source), self.to_v(source), self.heads)
+        out = self.attend(self.to_q(x), self.to_k(source), self.to_v(source), self.heads, transformer_options=transformer_options)
         return self.to_out[0](out)
 
 
@@ -134,18 +137,18 @@ class TransformerBlock(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, head_dim: int, ops: Ops, factory: Factory, context_dim: int | None,
-                 cross_attention_cls: type[Attention] = Attention):
+                 attention: AttentionFn, cross_attention_cls: type[Attention] = Attention):
         super().__init__()
         self.norm1 = ops.LayerNorm(dim, **factory)
-        self.attn1 = Attention(dim, heads, head_dim, ops, factory)
+        self.attn1 = Attention(dim, heads, head_dim, ops, factory, attention=attention)
         self.norm2 = ops.LayerNorm(dim, **factory)
-        self.attn2 = cross_attention_cls(dim, heads, head_dim, ops, factory, context_dim=context_dim)
+        self.attn2 = cross_attention_cls(dim, heads, head_dim, ops, factory, context_dim=context_dim, attention=attention)
         self.norm3 = ops.LayerNorm(dim, **factory)
         self.ff = FeedForward(dim, ops, factory)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn1(self.norm1(x))
-        x = x + self.attn2(self.norm2(x), context)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, transformer_options: dict | None = None) -> torch.Tensor:
+        x = x + self.attn1(self.norm1(x), transformer_options=transformer_options)
+        x = x + self.attn2(self.norm2(x), context, transformer_options)
         return x + self.ff(self.norm3(x))
 
 
@@ -153,40 +156,40 @@ class SpatialTransformer(nn.Module):
     """Per-frame attention over the H*W positions, with cross-attention to the text tokens."""
 
     def __init__(self, ch: int, head_dim: int, groups: int, context_dim: int, ops: Ops, factory: Factory,
-                 cross_attention_cls: type[Attention] = Attention):
+                 attention: AttentionFn, cross_attention_cls: type[Attention] = Attention):
         super().__init__()
         self.norm = ops.GroupNorm(groups, ch, eps=1e-6, **factory)
         self.proj_in = ops.Linear(ch, ch, **factory)
         self.transformer_blocks = nn.ModuleList(
-            [TransformerBlock(ch, ch // head_dim, head_dim, ops, factory, context_dim, cross_attention_cls)])
+            [TransformerBlock(ch, ch // head_dim, head_dim, ops, factory, context_dim, attention, cross_attention_cls)])
         self.proj_out = ops.Linear(ch, ch, **factory)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor, transformer_options: dict | None = None) -> torch.Tensor:
         h, w = x.shape[-2:]
         tokens = self.proj_in(rearrange(self.norm(x), "n c h w -> n (h w) c"))
         for block in self.transformer_blocks:
-            tokens = block(tokens, context)
+            tokens = block(tokens, context, transformer_options)
         return x + rearrange(self.proj_out(tokens), "n (h w) c -> n c h w", h=h, w=w)
 
 
 class TemporalTransformer(nn.Module):
     """Attention across the frames at each position. No positional encoding, as in ModelScope."""
 
-    def __init__(self, ch: int, heads: int, head_dim: int, groups: int, ops: Ops, factory: Factory):
+    def __init__(self, ch: int, heads: int, head_dim: int, groups: int, ops: Ops, factory: Factory, attention: AttentionFn):
         super().__init__()
         inner = heads * head_dim
         self.norm = ops.GroupNorm(groups, ch, eps=1e-6, **factory)
         self.proj_in = ops.Linear(ch, inner, **factory)
-        self.transformer_blocks = nn.ModuleList([TransformerBlock(inner, heads, head_dim, ops, factory, None)])
+        self.transformer_blocks = nn.ModuleList([TransformerBlock(inner, heads, head_dim, ops, factory, None, attention)])
         self.proj_out = ops.Linear(inner, ch, **factory)
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int, transformer_options: dict | None = None) -> torch.Tensor:
         h, w = x.shape[-2:]
         # the norm pools statistics over all frames of a video, so it runs on the 5-D view
         normed = self.norm(rearrange(x, "(b f) c h w -> b c f h w", f=num_frames))
         tokens = self.proj_in(rearrange(normed, "b c f h w -> (b h w) f c"))
         for block in self.transformer_blocks:
-            tokens = block(tokens)
+            tokens = block(tokens, transformer_options=transformer_options)
         out = rearrange(self.proj_out(tokens), "(b h w) f c -> (b f) c h w", h=h, w=w)
         return x + out
 

@@ -14,14 +14,16 @@ from torch import nn
 
 from .blocks import DownLevel, MidLevel, UpLevel
 from .config import CROSS_ATTN_DOWN, CROSS_ATTN_UP, UNet3DConfig
+from .attention import AttentionFn, sdpa_attention
 from .layers import Attention, Ops, TemporalTransformer, TimestepMLP, timestep_embedding
 
 
 class UNet3D(nn.Module):
     def __init__(self, config: UNet3DConfig, operations: Ops = nn, dtype: torch.dtype | None = None, device: Any = None,
-                 with_decoder: bool = True, cross_attention_cls: type[Attention] = Attention, single_frame_attention: bool = True):
+                 with_decoder: bool = True, cross_attention_cls: type[Attention] = Attention, single_frame_attention: bool = True,
+                 attention: AttentionFn = sdpa_attention):
         """`single_frame_attention=False` skips `transformer_in` for one-frame inputs, as the official StreamingT2V
-        UNet and CAM do (diffusers runs it always)."""
+        UNet and CAM do (diffusers runs it always). `attention` runs every attention (the host passes its own)."""
         super().__init__()
         self.config = config
         self.single_frame_attention = single_frame_attention
@@ -31,11 +33,13 @@ class UNet3D(nn.Module):
         c = config
         chs = c.block_out_channels
         level_kw = dict(temb_ch=c.time_embed_dim, head_dim=c.attention_head_dim, groups=c.norm_num_groups, eps=c.norm_eps,
-                        context_dim=c.cross_attention_dim, ops=ops, factory=factory, cross_attention_cls=cross_attention_cls)
+                        context_dim=c.cross_attention_dim, ops=ops, factory=factory, attention=attention,
+                        cross_attention_cls=cross_attention_cls)
 
         self.conv_in = ops.Conv2d(c.in_channels, chs[0], 3, padding=1, **factory)
         self.time_embedding = TimestepMLP(chs[0], c.time_embed_dim, ops, factory)
-        self.transformer_in = TemporalTransformer(chs[0], c.transformer_in_heads, c.attention_head_dim, c.norm_num_groups, ops, factory)
+        self.transformer_in = TemporalTransformer(chs[0], c.transformer_in_heads, c.attention_head_dim, c.norm_num_groups, ops,
+                                                  factory, attention)
 
         skip_chs = [chs[0]]
         self.down_blocks = nn.ModuleList()
@@ -73,35 +77,38 @@ class UNet3D(nn.Module):
         temb = self.time_embedding(timestep_embedding(timesteps, self.config.block_out_channels[0]).to(x.dtype))
         return temb, per_frame(context)
 
-    def stem(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def stem(self, x: torch.Tensor, num_frames: int, transformer_options: dict | None = None) -> torch.Tensor:
         """Input conv and the first attention across frames."""
         h = self.conv_in(x)
-        return self.transformer_in(h, num_frames) if num_frames > 1 or self.single_frame_attention else h
+        return self.transformer_in(h, num_frames, transformer_options) if num_frames > 1 or self.single_frame_attention else h
 
-    def encode(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def encode(self, h: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int,
+               transformer_options: dict | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The down levels after the stem; returns the hidden state and every skip tensor (the stem output first)."""
         skips = [h]
         for level in self.down_blocks:
-            h, level_skips = level(h, temb, context, num_frames)
+            h, level_skips = level(h, temb, context, num_frames, transformer_options)
             skips += level_skips
         return h, skips
 
-    def decode(self, h: torch.Tensor, skips: list[torch.Tensor], temb: torch.Tensor, context: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def decode(self, h: torch.Tensor, skips: list[torch.Tensor], temb: torch.Tensor, context: torch.Tensor, num_frames: int,
+               transformer_options: dict | None = None) -> torch.Tensor:
         for level in self.up_blocks:
             n = len(level.resnets)
             upsample_size = skips[-n - 1].shape[-2:] if len(skips) > n else None
-            h = level(h, skips, temb, context, num_frames, upsample_size)
+            h = level(h, skips, temb, context, num_frames, upsample_size, transformer_options)
         return self.conv_out(nn.functional.silu(self.conv_norm_out(h)))
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, num_frames: int,
                 control: Any = None, transformer_options: dict | None = None) -> torch.Tensor:
         """Predict noise for `x` `[B*F, C, h, w]` (frames of each video adjacent) at `timesteps`.
 
-        `timesteps` is a scalar, one per video or one per frame; `context` `[B or B*F, tokens, dim]`.
+        `timesteps` is a scalar, one per video or one per frame; `context` `[B or B*F, tokens, dim]`;
+        `transformer_options` (the host's) reach every attention.
         """
         if control is not None:
             raise ValueError("The ModelScope UNet3D takes no ControlNet; remove the ControlNet from this MODEL's conditioning.")
         temb, context = self.embed(x, timesteps, context, num_frames)
-        h, skips = self.encode(self.stem(x, num_frames), temb, context, num_frames)
-        h = self.mid_block(h, temb, context, num_frames)
-        return self.decode(h, skips, temb, context, num_frames)
+        h, skips = self.encode(self.stem(x, num_frames, transformer_options), temb, context, num_frames, transformer_options)
+        h = self.mid_block(h, temb, context, num_frames, transformer_options)
+        return self.decode(h, skips, temb, context, num_frames, transformer_options)

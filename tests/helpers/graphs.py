@@ -50,6 +50,13 @@ def video_frames(path: str) -> tuple[int, int, int]:
     return len(frames), frames[0].width, frames[0].height
 
 
+def video_tags(path: str) -> tuple[dict[str, str], float]:
+    """A video file's container tags (where ComfyUI embeds the prompt and workflow) and its frame rate."""
+    import av
+    with av.open(path) as container:
+        return dict(container.metadata), float(container.streams.video[0].average_rate)
+
+
 def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0, condition_frames: int = 8,
                        frame_size: tuple[int, int] = (64, 48), width: int = 64, height: int = 48, steps: int = 2,
                        seed: int = 3, prefix: str = "stv_chunk", weight_dtype: str = "default") -> dict:
@@ -81,7 +88,7 @@ def streamingt2v_chunk(frame_color: int = 0x808080, anchor_color: int = 0x4080C0
 def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancestral", scheduler: str = "streamingt2v_ddim",
                            steps: int = 2, seed: int = 5, prefix: str = "stv_extend", video_format: str = "mp4 (h264)",
                            prompt_schedule: str = "", output_frames: str = "all", resume_manifest: str = "",
-                           redo_from_chunk: int = -1) -> dict:
+                           redo_from_chunk: int = -1, fps: float = 8.0) -> dict:
     """ModelScope first chunk (16 frames) -> StreamingT2V Extend -> video file, as the shipped workflow wires it."""
     graph = text_to_video(frames=16, width=64, height=48, steps=steps)
     del graph["9"], graph["10"]
@@ -92,7 +99,7 @@ def first_chunk_and_extend(frames_to_add: int = 32, sampler: str = "euler_ancest
         "vae": ["3", 0], "start_frames": ["8", 0], "frames_to_add": frames_to_add, "seed": seed, "steps": steps, "cfg": 7.5,
         "sampler_name": sampler, "scheduler": scheduler, "noise_mode": "fresh per chunk (official)",
         "prompt_schedule": prompt_schedule, "clip": ["2", 0], "filename_prefix": prefix, "video_format": video_format,
-        "output_frames": output_frames, "resume_manifest": resume_manifest, "redo_from_chunk": redo_from_chunk}}
+        "fps": fps, "output_frames": output_frames, "resume_manifest": resume_manifest, "redo_from_chunk": redo_from_chunk}}
     graph["21"] = {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}}
     return graph
 
