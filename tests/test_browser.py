@@ -100,6 +100,8 @@ QUEUE_WITH_WIDGETS = """async ([wf, changes]) => {
     }
     await app.queuePrompt(0);
 }"""
+# The player is a DOM widget, which the frontend keeps hidden while its node is off screen: the user scrolls to it.
+SHOW_NODE = "(id) => { app.canvas.centerOnNode(app.graph.getNodeById(id)); app.canvas.setDirty(true, true); }"
 PLAYING = """(id) => {
     const video = app.graph.getNodeById(id)?.videoContainer?.querySelector('video');
     return video && video.readyState >= 2 ? [video.src, video.videoWidth, video.videoHeight] : null;
@@ -255,6 +257,7 @@ def test_text_to_video_queued_from_the_page_ends_with_the_player_in_the_extend_n
     run = finished_run(server)
     assert run["status"]["status_str"] == "success", run["status"]
     (played,) = run["outputs"][extend_id]["images"]
+    page.evaluate(SHOW_NODE, int(extend_id))
     page.wait_for_function(PLAYING, arg=int(extend_id), timeout=60_000)
     src, width, height = page.evaluate(PLAYING, int(extend_id))
     page.screenshot(path=os.path.join(artifacts, "streamingt2v_text_to_video_after_run.png"))
