@@ -1,17 +1,21 @@
-"""The shipped workflows in the real ComfyUI frontend, rendered by headless Chromium: each opens without missing
-nodes or widget errors, the prompt the frontend would queue is exactly what our converter produces, and the
+"""The shipped workflows in the real ComfyUI frontend, rendered by headless Chromium on a 1366 x 768 page: each opens
+without missing nodes or widget errors, readable (node text drawn, the note and the loaders in view, no overlapping
+nodes, no cut titles), the prompt the frontend would queue is exactly what our converter produces, and the
 text-to-video workflow, queued from the page on tiny models, ends with StreamingT2V Extend playing its video.
 
 Needs Debian's Chromium (`apt-get install -y chromium`) and the pip package playwright (never `playwright install`:
 it drives the system browser). Screenshots go to $STV_ARTIFACTS (default: a pytest temporary folder).
 """
 import importlib.util
+import io
+import itertools
 import json
 import os
 import time
 
 import pytest
 import requests
+from PIL import Image
 
 from helpers.comfy_server import extra_model_paths, running_server
 from helpers.host import PACK_NAME, make_base_directory
@@ -24,9 +28,9 @@ pytestmark = [pytest.mark.host, pytest.mark.server]
 CHROMIUM = os.environ.get("STV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 2200, "height": 1300}  # the view the workflows were saved with
+VIEWPORT = {"width": 1366, "height": 768}  # the smallest common laptop screen
 SETTINGS = {"Comfy.TutorialCompleted": True,  # no template browser on first start
-            "Comfy.Minimap.Visible": False, "LiteGraph.Canvas.MinFontSizeForLOD": 1}  # readable screenshots
+            "Comfy.Minimap.Visible": False}  # the node text threshold stays the frontend's default
 APP_READY = "window.app && app.graph && window.LiteGraph && Object.keys(LiteGraph.registered_node_types).length > 100"
 WORKFLOWS = shipped_workflows()
 IDS = [os.path.basename(p)[:-len(".json")] for p in WORKFLOWS]
@@ -45,6 +49,47 @@ OPEN_WORKFLOW = """async (wf) => {
         workflow, output,
     });
 }"""
+# What the user sees of the opened workflow: the zoom against the frontend's low-quality threshold (below it node
+# text is not drawn), each node's box and badges in graph units, its title measured as LGraphNode.drawTitleText
+# measures it, the groups' title bands, and for each node whether a 3 x 3 grid of points on it is the canvas (or
+# the node's own DOM widget) rather than the page's menus or outside the page.
+LAYOUT = """() => {
+    const canvas = app.canvas, element = canvas.canvas, box = element.getBoundingClientRect();
+    const { scale, offset: [ox, oy] } = canvas.ds;
+    const ctx = element.getContext('2d');
+    const seen = (node) => {
+        const [x, y, w, h] = node.boundingRect, points = [];
+        for (const fx of [0.02, 0.5, 0.98]) for (const fy of [0.02, 0.5, 0.98]) {
+            points.push([box.left + (x + fx * w + ox) * scale, box.top + (y + fy * h + oy) * scale]);
+        }
+        return points.every(([px, py]) => {
+            const hit = px >= 0 && py >= 0 && px < innerWidth && py < innerHeight && document.elementFromPoint(px, py);
+            return hit && (hit === element || !!hit.closest('.dom-widget'));
+        });
+    };
+    const badges = (node) => {
+        const shown = node.badges.map((b) => typeof b === 'function' ? b() : b).filter((b) => b.visible);
+        let x = node.width - shown.reduce((sum, b) => sum + b.getWidth(ctx) + 2, 0);
+        return shown.map((b) => {
+            const rect = [node.pos[0] + x, node.pos[1] - LiteGraph.NODE_TITLE_HEIGHT - 2 - b.height, b.getWidth(ctx), b.height];
+            x += rect[2] + 2;
+            return rect;
+        });
+    };
+    const nodes = app.graph.nodes.map((node) => {
+        ctx.font = node.titleFontStyle;
+        return { id: node.id, type: node.type, title: node.getTitle(), rect: [...node.boundingRect], badges: badges(node),
+                 title_width: ctx.measureText(node.getTitle()).width,
+                 title_room: node.size[0] - 2 * LiteGraph.NODE_TITLE_HEIGHT, seen: seen(node) };
+    });
+    const groups = app.graph.groups.map((group) => {
+        ctx.font = `${group.font_size}px ${LiteGraph.GROUP_FONT}`;
+        const width = ctx.measureText(group.title).width + 4;
+        return { title: group.title, band: [group.pos[0], group.pos[1], width, group.font_size * 1.4],
+                 room: group.size[0] };
+    });
+    return { scale, threshold: canvas._lowQualityZoomThreshold, low_quality: canvas.low_quality, nodes, groups };
+}"""
 # The user's part of a run: the tiny files picked in the loaders, small sizes typed into widgets, Queue pressed.
 QUEUE_WITH_WIDGETS = """async ([wf, changes]) => {
     await app.refreshComboInNodes();
@@ -55,6 +100,8 @@ QUEUE_WITH_WIDGETS = """async ([wf, changes]) => {
     }
     await app.queuePrompt(0);
 }"""
+# The player is a DOM widget, which the frontend keeps hidden while its node is off screen: the user scrolls to it.
+SHOW_NODE = "(id) => { app.canvas.centerOnNode(app.graph.getNodeById(id)); app.canvas.setDirty(true, true); }"
 PLAYING = """(id) => {
     const video = app.graph.getNodeById(id)?.videoContainer?.querySelector('video');
     return video && video.readyState >= 2 ? [video.src, video.videoWidth, video.videoHeight] : null;
@@ -114,13 +161,19 @@ def object_info(server) -> dict:
     return requests.get(f"{server}/object_info", timeout=60).json()
 
 
-def test_the_host_lists_the_workflows_as_templates(server):
-    """The frontend's template browser shows a pack's workflows/ folder (app/custom_node_manager.py)."""
+def test_the_host_lists_the_workflows_as_templates_with_thumbnails(server):
+    """The frontend's template browser shows a pack's workflows/ folder (app/custom_node_manager.py); each card's
+    picture is `<name>.jpg` next to the workflow (the frontend asks for .jpg): a small square screenshot."""
     listed = requests.get(f"{server}/api/workflow_templates", timeout=10).json()
     assert sorted(listed[PACK_NAME]) == sorted(IDS)
     for path, name in zip(WORKFLOWS, IDS):
         served = requests.get(f"{server}/api/workflow_templates/{PACK_NAME}/{name}.json", timeout=10)
         assert served.status_code == 200 and served.json() == load(path)
+        picture = requests.get(f"{server}/api/workflow_templates/{PACK_NAME}/{name}.jpg", timeout=10)
+        assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/jpeg", name
+        with Image.open(io.BytesIO(picture.content)) as image:
+            assert image.format == "JPEG" and image.width == image.height >= 256, name
+        assert len(picture.content) < 64 * 1024, f"{name}.jpg is {len(picture.content)} bytes"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
@@ -145,6 +198,34 @@ def test_reroute_bypass_and_primitive_convert_as_the_frontend_does(path, page, o
     opened = json.loads(page.evaluate(OPEN_WORKFLOW, edited))
     assert opened["missing"] == [] and opened["dialogs"] == [] and opened["toasts"] == []
     assert opened["output"] == ui_to_api(edited, object_info)
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_opens_readable_on_a_small_screen(path, page):
+    """The saved view is above the zoom where the frontend stops drawing node text and shows the note and the
+    loaders on 1366 x 768; no node (or its badge) covers another or a group's title, and no title is cut."""
+    opened = json.loads(page.evaluate(OPEN_WORKFLOW, load(path)))
+    assert opened["missing"] == [] and opened["dialogs"] == []
+    view = page.evaluate(LAYOUT)  # what test_workflow_opens_cleanly_... saves as a screenshot
+    assert view["threshold"] > 0, "the frontend's level-of-detail threshold is off: the test would not see it"
+    assert view["scale"] >= view["threshold"], f"zoom {view['scale']:.2f} is below {view['threshold']:.2f}: no node text"
+    assert not view["low_quality"]
+    nodes = view["nodes"]
+    in_view = [n for n in nodes if n["type"] == "MarkdownNote" or n["type"].startswith("STV_Load")]
+    assert len(in_view) >= 2 and [n["title"] for n in in_view if not n["seen"]] == [], "outside the 1366 x 768 view"
+    assert [n["title"] for n in nodes if n["title_width"] > n["title_room"]] == [], "titles cut to '...'"
+    footprints = [(n["title"], rect) for n in nodes for rect in [n["rect"], *n["badges"]]]
+    for a, b in itertools.combinations(nodes, 2):
+        assert not any(overlap(r, s) for r in [a["rect"], *a["badges"]] for s in [b["rect"], *b["badges"]]), \
+            f"{a['title']} (node {a['id']}) and {b['title']} (node {b['id']}) overlap"
+    for group in view["groups"]:
+        assert group["band"][2] <= group["room"], f"group title {group['title']!r} is wider than its group"
+        assert [title for title, rect in footprints if overlap(group["band"], rect)] == [], \
+            f"nodes cover the title of group {group['title']!r}"
 
 
 def widget_changes(prompt: dict) -> dict:
@@ -176,6 +257,7 @@ def test_text_to_video_queued_from_the_page_ends_with_the_player_in_the_extend_n
     run = finished_run(server)
     assert run["status"]["status_str"] == "success", run["status"]
     (played,) = run["outputs"][extend_id]["images"]
+    page.evaluate(SHOW_NODE, int(extend_id))
     page.wait_for_function(PLAYING, arg=int(extend_id), timeout=60_000)
     src, width, height = page.evaluate(PLAYING, int(extend_id))
     page.screenshot(path=os.path.join(artifacts, "streamingt2v_text_to_video_after_run.png"))
