@@ -17,8 +17,12 @@ def empty_video_latent_shape(frames: int, width: int, height: int) -> tuple[int,
     return frames, LATENT_CHANNELS, height // VAE_FACTOR, width // VAE_FACTOR
 
 
+FINITE_CHECK_FRAMES = 64  # frames checked at once: a long video is not copied whole
+
+
 def check_video_frames(frames, name: str, minimum: int):
-    """An IMAGE batch the CAM can condition on: enough frames, sides on the VAE grid. Returns its RGB channels."""
+    """An IMAGE batch the CAM can condition on: enough frames, sides on the VAE grid, every value a number.
+    Returns its RGB channels."""
     if frames.shape[0] < minimum:
         raise ValueError(f"{name} has {frames.shape[0]} frames; the CAM needs the last {minimum}: pass at least {minimum} "
                          "frames (a ModelScope chunk has 16).")
