@@ -264,7 +264,8 @@ def _with_lossless_frames(frames: torch.Tensor, manifest_name: str, path: str, p
     """The video's frames with the exact anchor and (at the boundary they were saved for) the exact last 8 frames."""
     exact = None
     if previous.get("resume_frames"):
-        exact = load_resume_frames(manifest_file(manifest_name, path, "resume_frames", previous))
+        found = manifest_file(manifest_name, path, "resume_frames", previous, required=False)
+        exact = load_resume_frames(found) if found else None
     if exact is None or exact.anchor.shape[1:] != frames.shape[1:] or exact.tail.shape != frames[-CONDITION_FRAMES:].shape:
         logging.warning("StreamingT2V: %s has no resume frames for this video; the resumed chunks condition on frames "
                         "read back from the video (lossy for mp4).", manifest_name)

@@ -144,15 +144,17 @@ def _check_progress(name: str, data: dict) -> None:
         raise _field_error(name, "chunk_log", f"{len(log)} entries", f"at most 'chunks' = {data['chunks']} entries")
 
 
-def manifest_file(name: str, manifest_path: str, field: str, data: dict) -> str:
+def manifest_file(name: str, manifest_path: str, field: str, data: dict, required: bool = True) -> str | None:
     """The file a manifest field names next to it, if it is inside the output folder (one message for missing and
-    refused). A run killed between renaming its finished video and saving the manifest names the `.partial` one."""
+    refused; a file that need not be there and is not gives None). A run killed between renaming its finished video
+    and saving the manifest names the `.partial` one."""
     value = data[field]
     folder = os.path.dirname(manifest_path)
     wanted = os.path.isdir if field == "video" and data["format"] != MP4 else os.path.isfile
-    for candidate in (value, value.replace(".partial", "", 1)):
-        path = output_path(candidate, folder)
-        if path is not None and wanted(path):
-            return path
-    raise ManifestError(f"resume_manifest {name!r}: field {field!r} names {value!r}, which is not in the output folder "
-                        "next to the manifest; the manifest must lie beside the files its run wrote.")
+    inside = [path for path in (output_path(candidate, folder) for candidate in (value, value.replace(".partial", "", 1)))
+              if path is not None]
+    found = next((path for path in inside if wanted(path)), None)
+    if found is None and (required or not inside):
+        raise ManifestError(f"resume_manifest {name!r}: field {field!r} names {value!r}, which is not in the output folder "
+                            "next to the manifest; the manifest must lie beside the files its run wrote.")
+    return found

@@ -30,4 +30,10 @@ def check_video_frames(frames, name: str, minimum: int):
     if height % VAE_FACTOR or width % VAE_FACTOR:
         raise ValueError(f"{name} are {width}x{height}; both sides must be multiples of {VAE_FACTOR} (StreamingT2V: "
                          "256x256): resize them first, e.g. with Upscale Image.")
+    for first in range(0, frames.shape[0], FINITE_CHECK_FRAMES):
+        bad = ~frames[first:first + FINITE_CHECK_FRAMES].isfinite()
+        if bad.any():
+            frame = first + int(bad.flatten(1).any(1).nonzero()[0])
+            raise ValueError(f"{name} has NaN or infinite values (first in frame {frame}); every new frame would be NaN. "
+                             "Check the node that made them (e.g. a VAE Decode in fp16 that overflowed: try fp32 or bf16).")
     return frames[..., :3]
