@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from typing import Iterator
 
 import pytest
-import requests
 
-from helpers.comfy_server import START_TIMEOUT_S, ServerStartError, free_port
+from helpers.comfy_server import free_port, start_main
 
 
 @contextlib.contextmanager
@@ -46,25 +44,9 @@ class GroupServer:
     and every process it started down at once, as the OOM killer or a power cut would."""
 
     def __init__(self, comfyui_path: str, base: str, *extra_args: str):
-        self.port, self.base = free_port(), base
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(base, f"server_{self.port}.log")
-        command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port), "--base-directory",
-                   base, "--database-url", "sqlite:///:memory:", "--disable-api-nodes", "--disable-auto-launch", *extra_args]
-        with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=comfyui_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                requests.get(f"{self.url}/system_stats", timeout=2).raise_for_status()
-                return
-            except requests.RequestException:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.kill()
-                    with open(self.log_path) as f:
-                        raise ServerStartError(f"ComfyUI did not start:\n{f.read()[-3000:]}") from None
-                time.sleep(0.5)
+        port = free_port()
+        self.url, self.log_path = f"http://127.0.0.1:{port}", os.path.join(base, f"server_{port}.log")
+        self.process = start_main(comfyui_path, base, port, self.log_path, extra_args, start_new_session=True)
 
     def kill(self) -> None:
         """SIGKILL to the whole process group; returns once the server is gone."""
@@ -79,7 +61,7 @@ class GroupServer:
         self.kill()
 
 
-def wait_for_chunks(manifest_folder: str, prefix: str, chunks: int, timeout_s: float = 600) -> str:
+def wait_for_chunks(manifest_folder: str, prefix: str, chunks: int, timeout_s: float = 900) -> str:
     """The path of the manifest `<prefix>*.json` once its chunk_log records `chunks` chunks."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
