@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from helpers.comfy_server import running_server
+from helpers.comfy_server import extra_model_paths, running_server
 from helpers.graphs import first_chunk_and_extend, text_to_video, video_frames
 from helpers.host import make_base_directory
 
@@ -19,12 +19,10 @@ def server(comfyui_path, models_dir, tmp_path_factory):
     """main.py with the pack in custom_nodes and our models folder added through extra_model_paths.yaml."""
     base = make_base_directory()
     work = tmp_path_factory.mktemp("server")
-    extra_paths = work / "extra_model_paths.yaml"
-    folders = "\n".join(f"    {name}: {os.path.join(models_dir, name)}" for name in ("streamingt2v", "text_encoders", "vae", "clip_vision"))
-    extra_paths.write_text(f"downloads:\n{folders}\n")
     web_root = work / "web"
     web_root.mkdir()
-    with running_server(comfyui_path, base, "--extra-model-paths-config", str(extra_paths), "--front-end-root", str(web_root)) as url:
+    with running_server(comfyui_path, base, "--extra-model-paths-config", extra_model_paths(str(work), models_dir),
+                        "--front-end-root", str(web_root)) as url:
         yield url, base, os.path.join(base, "server.log")
 
 

@@ -11,7 +11,16 @@ from typing import Iterator
 
 import requests
 
-START_TIMEOUT_S = 120
+START_TIMEOUT_S = 300  # a busy machine takes minutes to import torch and the nodes
+MODEL_FOLDERS = ("streamingt2v", "text_encoders", "vae", "clip_vision")
+
+
+def extra_model_paths(folder: str, models_dir: str) -> str:
+    """An extra_model_paths.yaml in `folder` that gives a server the test models folder; returns its path."""
+    path = os.path.join(folder, "extra_model_paths.yaml")
+    with open(path, "w") as f:
+        f.write("tiny:\n" + "".join(f"    {name}: {os.path.join(models_dir, name)}\n" for name in MODEL_FOLDERS))
+    return path
 
 
 def free_port() -> int:
