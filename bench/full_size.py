@@ -38,7 +38,7 @@ from st2v_modules.models.conditioner import StreamingT2VConditioner  # noqa: E40
 from st2v_modules.models.config import MODELSCOPE_T2V, MS_VID2VID_XL  # noqa: E402
 from st2v_modules.models.streaming_unet import StreamingUNet3D  # noqa: E402
 from st2v_modules.models.unet3d import UNet3D  # noqa: E402
-from st2v_modules.video_files.writer import PNG  # noqa: E402  (mp4 needs imageio-ffmpeg, which a GPU machine may lack)
+from st2v_modules.video_files.writer import PNG  # noqa: E402  (PNG: no encoder time in the per-stage figures)
 
 SPEC = os.path.join(REPO, "..", "shared", "spec")
 FRAME_ENCODER_CHANNELS, RESAMPLER_INNER_DIM = (32, 96, 256, 512), 1280  # the official CAM and APM

@@ -12,7 +12,8 @@ from comfy_api.latest import io
 from ..st2v_modules.models.apm import TEXT_TOKENS
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES
 from ..st2v_modules.sampling.frames import check_video_frames
-from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VType
+from .model import ModelScopeT2V
+from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VModel, StreamingT2VType
 
 UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]
 
@@ -45,6 +46,7 @@ class StreamingT2VConditioning(io.ComfyNode):
     @classmethod
     def execute(cls, model, streamingt2v: StreamingT2V, positive, negative, clip_vision, anchor_image: torch.Tensor,
                 condition_frames: torch.Tensor) -> io.NodeOutput:
+        require_streamingt2v_model(model)
         frames = check_condition_frames(condition_frames)
         cond_tokens, uncond_tokens = anchor_tokens(streamingt2v, clip_vision, anchor_image)
         features = frame_features(streamingt2v, frames)
@@ -69,10 +71,22 @@ def require_clip_vision(clip_vision) -> None:
         raise ValueError("clip_vision is empty: this checkpoint holds no image encoder; load OpenCLIP ViT-H/14 with Load CLIP Vision.")
 
 
+def require_streamingt2v_model(model) -> None:
+    """Only StreamingT2V's UNet reads the CAM and the APM tokens; any other MODEL would run and silently ignore them."""
+    if isinstance(model.model, StreamingT2VModel):
+        return
+    what = ("the ModelScope T2V MODEL (the first-chunk model)" if type(model.model) is ModelScopeT2V
+            else f"a {type(model.model).__name__} MODEL")
+    raise ValueError(f"model: this is {what}, which has no StreamingT2V CAM and APM inputs and would ignore the start "
+                     "frames; connect the MODEL output of Load StreamingT2V (for Extend (Advanced): build the guider on it).")
+
+
 def frame_features(streamingt2v: StreamingT2V, frames: torch.Tensor) -> torch.Tensor:
     """CAM features of conditioning frames (IMAGE, 0..1), computed once per chunk."""
     conditioner, device = _loaded(streamingt2v)
-    pixels = frames.movedim(-1, 1).to(device, conditioner.dtype) * 2 - 1
+    # one memory layout whatever the frames' strides (a VAE decode's view, frames read back for a resume): convolutions
+    # pick their algorithm by layout, and a resumed run must compute exactly what the uninterrupted one did
+    pixels = frames.movedim(-1, 1).contiguous().to(device, conditioner.dtype) * 2 - 1
     return conditioner.frame_features(pixels).to(mm.intermediate_device())
 
 

@@ -9,7 +9,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..st2v_modules.model_files.catalog import CATALOG, ModelFile, find
-from ..st2v_modules.model_files.downloader import DownloadError, download_model, target_path
+from ..st2v_modules.model_files.downloader import DownloadError, download_file, file_problem, source_url, target_path
 from .paths import folder_dir
 
 PROGRESS_STEPS = 1000
@@ -47,26 +47,29 @@ class DownloadModels(io.ComfyNode):
         )
 
     @classmethod
-    def fingerprint_inputs(cls, model: str, download: bool) -> bool:
-        """Run again when the file appears or disappears, not only when the inputs change."""
-        return existing_path(find(model)) is not None
+    def fingerprint_inputs(cls, model: str, download: bool) -> tuple:
+        """Run again when the file appears, disappears or changes, not only when the inputs change."""
+        found = existing_path(find(model))
+        return (None,) if found is None else (found, os.path.getsize(found), os.path.getmtime(found))
 
     @classmethod
     def execute(cls, model: str, download: bool) -> io.NodeOutput:
         entry = find(model)
         found = existing_path(entry)
-        if found is not None:
+        problem = file_problem(found, entry.sha256, entry.size_bytes) if found is not None else None
+        if found is not None and problem is None:
             return io.NodeOutput(found, ui=ui.PreviewText(f"{entry.name} is present: {found}"))
-        target = target_path(entry, folder_dir(entry))
+        target = found or target_path(entry, folder_dir(entry))
         if not download:
+            state = f"is at {found} but {problem}: a download that stopped early or a damaged file" if problem else "is missing"
             return io.NodeOutput(target, ui=ui.PreviewText(
-                f"{entry.name} ({entry.size}) is missing. Switch download on and run again to fetch it to {target}."))
+                f"{entry.name} ({entry.size}) {state}. Switch download on and run again to fetch it to {target}."))
         try:
-            path, _ = download_model(entry, folder_dir(entry), _HostProgress())
+            download_file(source_url(entry.url), target, entry.sha256, entry.size_bytes, _HostProgress())
         except DownloadError as error:
             raise RuntimeError(f"Download Models: {error}") from None
         note = "" if entry.sha256 else " (no published checksum: not verified)"
-        return io.NodeOutput(path, ui=ui.PreviewText(f"{entry.name} downloaded to {path}{note}. Press R to refresh the loaders."))
+        return io.NodeOutput(target, ui=ui.PreviewText(f"{entry.name} downloaded to {target}{note}. Press R to refresh the loaders."))
 
 
 class _HostProgress:

@@ -2,10 +2,8 @@
 stream the new frames to disk. The arithmetic lives in st2v_modules.sampling.chunks."""
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,10 +19,14 @@ from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR, check_vi
 from ..st2v_modules.sampling.prompt_schedule import PromptSchedule
 from ..st2v_modules.sampling.timesteps import official_ddim_timesteps
 from ..st2v_modules.video_files.reader import read_video
-from ..st2v_modules.video_files.writer import MP4, VideoWriter
-from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
+from ..st2v_modules.video_files.resume_frames import SUFFIX as RESUME_SUFFIX
+from ..st2v_modules.video_files.resume_frames import ResumeFrames, load_resume_frames, save_resume_frames
+from ..st2v_modules.video_files.writer import MP4, VideoWriteError, VideoWriter, disk_full, write_failure
+from .conditioning import (anchor_tokens, attach_cam, frame_features, require_clip_vision, require_streamingt2v_model,
+                           with_chunk_conditions)
 from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
 from .inputs import OFFICIAL_FPS
+from .manifest import CANCELLED, COMPLETE, FAILED, Manifest, ManifestError, manifest_file, read_manifest
 from .streamingt2v_model import StreamingT2V
 from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
@@ -84,6 +86,7 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     if plan.trimmed_frames:
         logging.info("StreamingT2V: %d frames is not a whole number of %d-frame steps; generating %d and keeping %d.",
                      request.frames_to_add, NEW_FRAMES_PER_CHUNK, plan.generated_frames, request.frames_to_add)
+    require_streamingt2v_model(request.model)
     require_clip_vision(request.clip_vision)
     if request.schedule is not None and request.clip is None:
         raise ValueError("prompt_schedule needs the clip input to encode its prompts: connect the CLIP of Load StreamingT2V.")
@@ -91,25 +94,68 @@ def extend(request: Request) -> tuple[torch.Tensor, str]:
     base = output_base(request.filename_prefix, width, height)
     preflight(request, plan, width, height, base)
     writer = VideoWriter(base, request.video_format, request.fps, request.metadata)
-    manifest = Manifest(base + ".json", request, plan)
+    run = Run(plan, writer, Manifest(base + ".json", manifest_data(request, plan, writer, base)), base + RESUME_SUFFIX, start[:1])
     output = FrameStore(request.output_frames, plan.total_frames, start)
     try:
-        writer.write(start)
-        manifest.save()
-        _run_chunks(request, plan, start, writer, manifest, output)
+        run.write(start, start[-CONDITION_FRAMES:])
+        run.manifest.save()
+        _run_chunks(request, plan, start, run, output)
+        path = writer.finish()
     except BaseException as e:
-        path = writer.close()
-        manifest.finish("cancelled" if isinstance(e, mm.InterruptProcessingException) else "failed", path)
-        logging.warning("StreamingT2V: stopped after %d of %d chunks; the %d frames made so far are in %s",
-                        manifest.chunks_done, plan.chunks, writer.frames, path)
-        raise
-    path = writer.finish()
-    manifest.finish("complete", path)
+        reported = run.stopped(e)
+        if reported is e:
+            raise
+        raise reported from e
+    run.manifest.finish(COMPLETE, path)
     return output.result(), path
 
 
-def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: VideoWriter, manifest: "Manifest",
-                output: "FrameStore") -> None:
+def manifest_data(request: Request, plan: ChunkPlan, writer: VideoWriter, base: str) -> dict:
+    return {
+        "video": os.path.basename(writer.path), "resume_frames": os.path.basename(base + RESUME_SUFFIX),
+        "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
+        "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": request.fps,
+        "streamingt2v_weights": request.streamingt2v.weights_name,
+        "prompt_schedule": request.schedule.entries if request.schedule else None,
+        "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset,
+    }
+
+
+@dataclass
+class Run:
+    """A run's files, kept in step: for each chunk the lossless resume frames, then the video, then the manifest,
+    so the manifest never names a chunk the video lacks."""
+    plan: ChunkPlan
+    writer: VideoWriter
+    manifest: Manifest
+    resume_path: str
+    anchor: torch.Tensor
+
+    def write(self, frames: torch.Tensor, tail: torch.Tensor) -> None:
+        save_resume_frames(self.resume_path, ResumeFrames(self.anchor, tail, self.writer.frames + frames.shape[0]))
+        self.writer.write(frames)
+
+    def stopped(self, error: BaseException) -> BaseException:
+        """Leave the files as the manifest says (a `.partial` video of the chunks logged); the error to report."""
+        path = self.writer.close()
+        cancelled = isinstance(error, mm.InterruptProcessingException)
+        try:
+            self.manifest.finish(CANCELLED if cancelled else FAILED, path, None if cancelled else f"{type(error).__name__}: {error}")
+        except OSError as e:
+            logging.error("StreamingT2V: the manifest %s could not be updated (%s); it still says 'running'", self.manifest.path, e)
+        kept = (f"{self.writer.frames} frames ({self.manifest.chunks_done} of {self.plan.chunks} chunks) are in "
+                f"{os.path.basename(path)} and {os.path.basename(self.manifest.path)} records them")
+        logging.warning("StreamingT2V: stopped; %s", kept)
+        if cancelled or not isinstance(error, OSError):
+            return error
+        where = error.where if isinstance(error, VideoWriteError) else write_failure(error, error.filename or path)
+        fix = "free some space" if disk_full(error) else "fix that folder"
+        resume = os.path.relpath(self.manifest.path, folder_paths.get_output_directory()).replace(os.sep, "/")
+        return VideoWriteError(f"StreamingT2V Extend could not write its files: {where}. {kept}; {fix}, then set "
+                               f"resume_manifest to '{resume}' to continue from there.")
+
+
+def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, run: Run, output: "FrameStore") -> None:
     sampling = request.sampling
     steps = len(sampling.sigmas) - 1
     cond_tokens, uncond_tokens = anchor_tokens(request.streamingt2v, request.clip_vision, start[:1])
@@ -133,10 +179,10 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
             samples = sample_chunk(guider, sampling, latent, index, seed, callback)
         frames = request.vae.decode(samples.to(mm.intermediate_device()))
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
-        writer.write(new)
-        output.add(new)
         tail = frames[-CONDITION_FRAMES:]
-        manifest.chunk_done(index, seed, prompts.last)
+        run.write(new, tail)
+        output.add(new)
+        run.manifest.chunk_done(index, seed, prompts.last)
 
 
 def new_frames(keep: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
@@ -167,11 +213,11 @@ def preflight(request: Request, plan: ChunkPlan, width: int, height: int, base: 
     logging.info("StreamingT2V pre-flight: %d chunks x %d steps = %d sampler steps; frames in RAM %.2f GB; activations "
                  "%.2f GB VRAM; video %.2f GB on disk (%.1f GB free)", plan.chunks, steps, plan.chunks * steps,
                  frames_bytes(held, width, height) / 1e9, vram / 1e9, disk / 1e9, free / 1e9)
+    if request.output_frames == ALL_FRAMES:
+        refuse_frames_beyond_ram(plan.total_frames, width, height, "frames")
     if disk > free:
         raise ValueError(f"The video needs about {disk / 1e9:.2f} GB but {os.path.dirname(base)} has {free / 1e9:.2f} GB "
                          "free: free some space, add fewer frames, or choose mp4 over the PNG sequence.")
-    if request.output_frames == ALL_FRAMES:
-        refuse_frames_beyond_ram(plan.total_frames, width, height, "frames")
 
 
 class PromptCache:
@@ -194,48 +240,48 @@ class PromptCache:
 def resume_start(manifest_name: str, redo_from_chunk: int) -> tuple[torch.Tensor, int, dict]:
     """The frames of an earlier run up to a chunk boundary, read back from its video, and the chunk to go on from.
 
-    `redo_from_chunk` -1 continues after the last finished chunk; k >= 0 keeps chunks before k and redoes the rest.
+    `redo_from_chunk` -1 continues after the last chunk the manifest records (whether that run completed, was
+    cancelled, failed or was killed); k >= 0 keeps chunks before k and redoes the rest. The anchor and, where they
+    belong to that boundary, the last 8 frames come from the lossless resume frames, so a continued run makes the
+    frames the earlier run would have made.
     """
-    path = os.path.join(folder_paths.get_output_directory(), manifest_name)
-    if not os.path.isfile(path):
-        raise ValueError(f"resume_manifest {manifest_name!r} is not in the output folder; give the .json written next to the video.")
-    with open(path, encoding="utf-8") as f:
-        previous = json.load(f)
-    done = len(previous["chunk_log"]) + previous.get("chunk_offset", 0)
+    path, previous = read_manifest(manifest_name)
+    offset, log = previous["chunk_offset"], previous["chunk_log"]
+    done = offset + len(log)
     chunk = done if redo_from_chunk < 0 else redo_from_chunk
     if chunk > done:
         raise ValueError(f"redo_from_chunk is {chunk} but the earlier run finished {done} chunks: choose 0 to {done}, or -1 to continue.")
-    earlier_start = previous["start_frames"] - NEW_FRAMES_PER_CHUNK * previous.get("chunk_offset", 0)
+    trimmed = previous["frames_to_add"] % NEW_FRAMES_PER_CHUNK
+    if chunk == done and trimmed and len(log) == previous["chunks"]:
+        raise ValueError(f"redo_from_chunk: the earlier run's last chunk ({done - 1}) was trimmed to {trimmed} frames, so "
+                         f"the video cannot go on from its end; set redo_from_chunk to {done - 1} to make that chunk whole.")
+    earlier_start = previous["start_frames"] - NEW_FRAMES_PER_CHUNK * offset
     keep = earlier_start + NEW_FRAMES_PER_CHUNK * chunk
-    frames = read_video(os.path.join(os.path.dirname(path), previous["video"]), keep)
+    video = manifest_file(manifest_name, path, "video", previous)
+    try:
+        frames = read_video(video, keep)
+    except ValueError as e:
+        raise ManifestError(f"resume_manifest {manifest_name!r}: its video cannot be read ({e}).") from None
     if frames.shape[0] < keep:
-        raise ValueError(f"{previous['video']} has {frames.shape[0]} frames, fewer than the {keep} its manifest promises.")
-    return frames, chunk, previous
+        raise ManifestError(f"resume_manifest {manifest_name!r}: its video {previous['video']!r} has {frames.shape[0]} "
+                            f"frames, fewer than the {keep} its chunk_log promises; choose an earlier redo_from_chunk.")
+    return _with_lossless_frames(frames, manifest_name, path, previous), chunk, previous
 
 
-class Manifest:
-    """`<video>.json`: seeds, prompts, settings and progress, rewritten after every chunk."""
-
-    def __init__(self, path: str, request: Request, plan: ChunkPlan):
-        self.path, self.chunks_done = path, 0
-        self.data = {
-            "status": "running", "video": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
-            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": request.fps,
-            "streamingt2v_weights": request.streamingt2v.weights_name,
-            "prompt_schedule": request.schedule.entries if request.schedule else None,
-            "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset, "chunk_log": [],
-        }
-
-    def chunk_done(self, chunk: int, seed: int, prompt: str | None) -> None:
-        self.chunks_done = chunk + 1
-        self.data["chunk_log"].append({"chunk": chunk, "seed": seed, "prompt": prompt})
-        self.save()
-
-    def finish(self, status: str, video: str) -> None:
-        self.data.update(status=status, video=os.path.basename(video), chunks_done=self.chunks_done)
-        self.save()
-
-    def save(self) -> None:
-        with open(self.path, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, indent=1)
+def _with_lossless_frames(frames: torch.Tensor, manifest_name: str, path: str, previous: dict) -> torch.Tensor:
+    """The video's frames with the exact anchor and (at the boundary they were saved for) the exact last 8 frames."""
+    exact = None
+    if previous.get("resume_frames"):
+        found = manifest_file(manifest_name, path, "resume_frames", previous, required=False)
+        exact = load_resume_frames(found) if found else None
+    if exact is None or exact.anchor.shape[1:] != frames.shape[1:] or exact.tail.shape != frames[-CONDITION_FRAMES:].shape:
+        logging.warning("StreamingT2V: %s has no resume frames for this video; the resumed chunks condition on frames "
+                        "read back from the video (lossy for mp4).", manifest_name)
+        return frames
+    frames[:1] = exact.anchor
+    if exact.video_frames == frames.shape[0]:
+        frames[-CONDITION_FRAMES:] = exact.tail
+    else:
+        logging.info("StreamingT2V: redoing from an earlier chunk; it conditions on frames read back from the video "
+                     "(the exact ones are kept only for the end of %s).", previous["video"])
+    return frames

@@ -50,8 +50,9 @@ def output_inputs() -> list:
                        tooltip="all: every frame as an IMAGE batch (RAM grows with length); last chunk: only the newest frames, "
                                "flat memory for very long videos (the file has them all)."),
         io.String.Input("resume_manifest", default="", optional=True,
-                        tooltip="Resume: the .json written next to an earlier video (path under the output folder). Its frames "
-                                "replace start_frames and its chunks are not recomputed."),
+                        tooltip="Resume: the .json written next to an earlier video, as its name under the output folder "
+                                "(e.g. StreamingT2V/video_00001_.json), after a cancel, an error or a crash alike. Its frames "
+                                "replace start_frames, its chunks are not recomputed; frames_to_add counts the new frames."),
         io.Int.Input("redo_from_chunk", default=-1, min=-1, max=100000, optional=True,
                      tooltip="With resume_manifest: -1 continues after the last finished chunk; k keeps chunks before k and "
                              "redoes the rest (e.g. with another seed or prompt)."),

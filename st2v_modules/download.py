@@ -16,7 +16,7 @@ import sys
 from tqdm import tqdm
 
 from .model_files.catalog import CATALOG, ModelFile, find
-from .model_files.downloader import DownloadError, download_model, target_path
+from .model_files.downloader import DownloadError, download_model, file_problem, target_path
 from .model_files.location import MODELS_DIR_HELP, NO_MODELS_DIR, find_models_dir
 
 
@@ -38,9 +38,15 @@ class TerminalProgress:
 def list_models(models_dir: str) -> None:
     print(f"models folder: {os.path.abspath(models_dir)}")
     for e in CATALOG:
-        there = os.path.exists(target_path(e, os.path.join(models_dir, e.folder)))
-        print(f"{e.name:28} {e.size:>9}  {'present' if there else 'missing':8} models/{e.folder}/{e.path}")
+        print(f"{e.name:28} {e.size:>9}  {state(e, target_path(e, os.path.join(models_dir, e.folder))):10} models/{e.folder}/{e.path}")
     print("\nDownload with: python -m st2v_modules.download <name> [<name> ...] (or: all)")
+
+
+def state(entry: ModelFile, path: str) -> str:
+    """present / incomplete (its size is not the published one) / missing; the SHA-256 is checked when downloading."""
+    if not os.path.exists(path):
+        return "missing"
+    return "incomplete" if file_problem(path, entry.sha256, entry.size_bytes, hash_it=False) else "present"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import json
 import shlex
 import sys
 
-from .headless.client import WorkflowFailed
+from .headless.client import ServerClosed, WorkflowFailed
 from .headless.conversion import ConversionError
 from .headless.overrides import OverrideError
 from .headless.runner import DEFAULT_URL, Overrides, UsageError, find_workflow, run
@@ -49,9 +49,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = Overrides(args.prompt, args.negative, args.seed, args.frames, tuple(args.set))
+    server = None
     try:
-        with open(find_workflow(args.workflow)) as f:
-            workflow = json.load(f)
+        path = find_workflow(args.workflow)
+        try:
+            with open(path, encoding="utf-8") as f:
+                workflow = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise UsageError(f"{path} is not a readable workflow file ({error})") from None
         if args.comfyui is None:
             report = asyncio.run(run(workflow, args.url, overrides, timeout_s=args.timeout))
         else:
@@ -60,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("no GPU found: starting ComfyUI with --cpu", file=sys.stderr)
             with HeadlessComfyUI(args.comfyui, comfyui_args) as server:
                 report = asyncio.run(run(workflow, server.url, overrides, server.argv, server.comfyui, args.timeout))
-    except (UsageError, OverrideError, ConversionError, ServerStartError, json.JSONDecodeError) as error:
+    except (UsageError, OverrideError, ConversionError, ServerStartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except WorkflowFailed as error:
-        print(f"ComfyUI: {error}", file=sys.stderr)
+        ending = ""
+        if isinstance(error, ServerClosed) and server is not None and server.process is not None:
+            ending = f"\nComfyUI exited with status {server.process.returncode}; its log ends:\n{server.log_tail()}"
+        print(f"ComfyUI: {error}{ending}", file=sys.stderr)
         return EXIT_FAILED
     for text in report.texts:
         print(text, file=sys.stderr)

@@ -90,9 +90,11 @@ def test_server_without_range_support_restarts_from_zero(server, tmp_path):
 
 
 def test_present_file_is_not_downloaded(server, tmp_path):
-    (tmp_path / "model.bin").write_bytes(b"mine")
-    assert fetch(server, tmp_path / "model.bin", sha256=SHA) is False
-    assert (tmp_path / "model.bin").read_bytes() == b"mine" and server.requests == []
+    (tmp_path / "model.bin").write_bytes(BODY)
+    assert fetch(server, tmp_path / "model.bin", sha256=SHA, size_bytes=len(BODY)) is False
+    assert (tmp_path / "model.bin").read_bytes() == BODY and server.requests == []
+    (tmp_path / "other.bin").write_bytes(b"mine")  # nothing published to check it against: taken as it is
+    assert fetch(server, tmp_path / "other.bin") is False and server.requests == []
 
 
 def test_missing_file_is_a_clear_error_without_retries(server, tmp_path):
@@ -148,11 +150,11 @@ def test_catalog_entries_are_well_formed():
 
 
 def test_command_line_lists_the_catalog_and_what_is_present(tmp_path, capsys):
-    (tmp_path / "optical_flow").mkdir()
-    (tmp_path / "optical_flow" / find("raft_large").path).write_bytes(b"x")
+    (tmp_path / "text_encoders" / "MS-Vid2Vid-XL").mkdir(parents=True)
+    (tmp_path / "text_encoders" / find("enhancer_text_encoder").path).write_bytes(b"x")  # no size or checksum published
     assert cli.main(["--models-dir", str(tmp_path)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
-    assert "present" in lines["raft_large"] and "missing" in lines["streamingt2v"]
+    assert "present" in lines["enhancer_text_encoder"] and "missing" in lines["streamingt2v"]
 
 
 def test_command_line_downloads_through_a_mirror_and_fails_on_a_bad_file(server, tmp_path):
@@ -196,13 +198,13 @@ def test_node_with_download_off_only_reports_and_touches_no_network(host, server
 
 @pytest.mark.host
 def test_node_finds_a_present_file_without_downloading(host):
-    entry = find("raft_large")  # optical_flow is not a host folder: the node uses models/optical_flow
-    path = os.path.join(host.folder_paths.models_dir, entry.folder, entry.path)
+    entry = find("enhancer_unet")  # nothing published to check it against (a checked file: tests/test_faults_inputs.py)
+    path = os.path.join(host.folder_paths.get_folder_paths(entry.folder)[0], entry.path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(b"weights")
     try:
-        assert shown_text(host.run(download_graph(entry.name, True))) == f"raft_large is present: {path}"
+        assert shown_text(host.run(download_graph(entry.name, True))) == f"enhancer_unet is present: {path}"
     finally:
         os.remove(path)
         os.rmdir(os.path.dirname(path))

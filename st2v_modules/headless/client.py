@@ -25,6 +25,10 @@ class WorkflowFailed(RuntimeError):
     """ComfyUI refused or failed the workflow; the message is the host's own."""
 
 
+class ServerClosed(WorkflowFailed):
+    """The server went away while the workflow ran (it crashed, was killed or stopped)."""
+
+
 @dataclass
 class RunResult:
     prompt_id: str
@@ -44,9 +48,13 @@ class ComfyClient:
     async def run(self, prompt: dict, events: Events, timeout_s: float | None = None) -> RunResult:
         """Queue the prompt and wait for it, passing progress events on; raises WorkflowFailed with the host's message."""
         ws_url = self.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
-        async with self.session.ws_connect(ws_url, heartbeat=30) as ws:  # connected before queueing: no event missed
-            prompt_id = await self._queue(prompt)
-            entry = await asyncio.wait_for(self._watch(ws, prompt_id, events), timeout_s)
+        try:
+            async with self.session.ws_connect(ws_url, heartbeat=30) as ws:  # connected before queueing: no event missed
+                prompt_id = await self._queue(prompt)
+                entry = await asyncio.wait_for(self._watch(ws, prompt_id, events), timeout_s)
+        except (aiohttp.ClientError, ConnectionError) as error:
+            raise ServerClosed(f"the ComfyUI server closed the connection ({self.url}: {error or type(error).__name__}) "
+                               "while the workflow ran; it stopped or crashed") from None
         status = entry.get("status", {})
         if status.get("status_str") != "success":
             raise WorkflowFailed(failure_message(status.get("messages", [])))
@@ -69,7 +77,8 @@ class ComfyClient:
                 message = None
             if message is not None:
                 if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    raise WorkflowFailed(f"the connection to ComfyUI at {self.url} was lost while the workflow ran")
+                    raise ServerClosed(f"the ComfyUI server closed the connection ({self.url}) while the workflow ran; "
+                                       "it stopped or crashed")
                 if message.type != aiohttp.WSMsgType.TEXT or not relay(message.data, prompt_id, events):
                     continue
             history = await self.get(f"/history/{prompt_id}")

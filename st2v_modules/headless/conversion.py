@@ -49,6 +49,33 @@ class NodeLayout:
     names: frozenset[str]
 
 
+def check_workflow(workflow) -> None:
+    """The file's shape, before anything reaches ComfyUI: a browser workflow (nodes and links) or an API prompt."""
+    if not isinstance(workflow, dict):
+        raise ConversionError(f"the workflow is a JSON {_json_kind(workflow)}; expected a JSON object: a workflow saved "
+                              "from ComfyUI (Save, or Export (API)).")
+    if "nodes" in workflow:
+        nodes = workflow["nodes"]
+        if not isinstance(nodes, list) or not isinstance(workflow.get("links", []), list):
+            raise ConversionError("the workflow's 'nodes' and 'links' must be lists; open the file in ComfyUI and save it again.")
+        for position, node in enumerate(nodes):
+            if not isinstance(node, dict) or "id" not in node or not isinstance(node.get("type"), str):
+                node_id = node.get("id", "?") if isinstance(node, dict) else "?"
+                raise ConversionError(f"node {node_id} (entry {position} of 'nodes') has no 'type' (its node class) or no "
+                                      "'id'; the file was edited by hand or is damaged: open it in ComfyUI and save it again.")
+        return
+    if not workflow:
+        raise ConversionError("the workflow holds no nodes.")
+    for node_id, node in workflow.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str) or not isinstance(node.get("inputs", {}), dict):
+            raise ConversionError(f"node {node_id} of the API workflow has no 'class_type' (its node class) or its 'inputs' "
+                                  "are not an object; export the workflow again with Export (API), or fix that node.")
+
+
+def _json_kind(value) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}.get(type(value), "value")
+
+
 def ui_to_api(workflow: dict, object_info: dict, rng: random.Random | None = None) -> dict:
     """The API prompt of a browser-format workflow, checked against the server's node definitions.
 

@@ -4,16 +4,18 @@ both go through `run`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 from tqdm import tqdm
 
-from .client import ComfyClient, Events, RunResult, WorkflowFailed
-from .conversion import ui_to_api
+from .client import ComfyClient, Events, RunResult, ServerClosed, WorkflowFailed
+from .conversion import check_workflow, ui_to_api
 from .overrides import apply_aliases, apply_set, title
 
 WORKFLOWS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "workflows")
@@ -141,7 +143,9 @@ async def run(workflow: dict, url: str, overrides: Overrides = Overrides(), serv
 
     `server_argv` and `cwd` (main.py's command line and folder) locate the output folder; without them the server is
     asked. `events` receives the server's events (default: a progress bar per node on stderr); `echo` each change
-    the overrides made, before the run starts."""
+    the overrides made, before the run starts. When the server goes away mid-run, the ServerClosed error lists what
+    was saved so far."""
+    check_workflow(workflow)
     async with aiohttp.ClientSession() as session:
         client = ComfyClient(url, session)
         try:
@@ -154,11 +158,64 @@ async def run(workflow: dict, url: str, overrides: Overrides = Overrides(), serv
         for change in changes:
             echo(f"set {change}")
         progress = RunProgress(prompt) if events is None else None
+        finished: dict[str, dict] = {}  # output nodes' results as they come, for a run that never ends
+
+        def relay(kind: str, data: dict) -> None:
+            if kind == "executed" and isinstance(data.get("output"), dict):
+                finished[str(data.get("node"))] = data["output"]
+            (events or progress)(kind, data)
+
+        started = time.time() - 2  # file systems with coarse timestamps (FAT: 2 s)
         try:
-            result = await client.run(prompt, events or progress, timeout_s)
+            result = await client.run(prompt, relay, timeout_s)
         except asyncio.TimeoutError:
             raise WorkflowFailed(f"the workflow did not finish within {timeout_s} s") from None
+        except ServerClosed as error:
+            output_dir = output_directory(argv, cwd)
+            saved = saved_files(RunResult("", finished), output_dir) + files_since(output_dir, started)
+            raise ServerClosed(f"{error}. {saved_so_far(sorted(set(saved)))}") from None
         finally:
             if progress is not None:
                 progress.close()
     return RunReport(prompt, changes, result, saved_files(result, output_directory(argv, cwd)), shown_texts(result, prompt))
+
+
+def files_since(folder: str | None, started: float) -> list[str]:
+    """Files under the (local) output folder written since `started`: partial videos and their manifests included."""
+    if folder is None or not os.path.isdir(folder):
+        return []
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                if not name.endswith(".tmp") and os.path.getmtime(path) >= started:
+                    found.append(path)
+            except OSError:  # gone since it was listed
+                pass
+    return found
+
+
+def saved_so_far(paths: list[str]) -> str:
+    """One line per file; a StreamingT2V manifest also says how far its run got and how to resume it."""
+    if not paths:
+        return "Nothing was saved (or the output folder is not on this machine)."
+    lines = ["Saved so far:"]
+    for path in paths:
+        lines.append(f"  {path}")
+        manifest = _manifest(path)
+        if manifest is not None:
+            lines[-1] += (f" (status {manifest.get('status')!r}, {len(manifest['chunk_log'])} chunks; resume with "
+                          f"--set STV_Extend.resume_manifest=<this file under the output folder>)")
+    return "\n".join(lines)
+
+
+def _manifest(path: str) -> dict | None:
+    if not path.endswith(".json"):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("chunk_log"), list) else None

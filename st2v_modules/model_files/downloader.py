@@ -61,11 +61,21 @@ def download_model(entry: ModelFile, folder_dir: str, progress: Progress | None 
 def download_file(url: str, target: str, sha256: str | None = None, size_bytes: int | None = None,
                   progress: Progress | None = None, attempts: int = 5, retry_wait_s: float = 2.0,
                   timeout_s: float = 60.0) -> bool:
-    """Download `url` to `target` unless it exists; True when it downloaded, False when it was there."""
-    if os.path.exists(target):
-        return False
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    """Download `url` to `target` unless it is there and checks out; True when it downloaded, False when it was there.
+
+    A file at `target` whose size or SHA-256 is wrong (a download that stopped early and was renamed by hand, a
+    browser's cut-off file) is not "there": the download continues from its end, and the usual checks decide."""
     part = target + ".part"
+    if os.path.exists(target):
+        problem = file_problem(target, sha256, size_bytes)
+        if problem is None:
+            return False
+        log.warning("%s is there but %s; continuing its download from where it ends.", target, problem)
+        if os.path.exists(part) and os.path.getsize(part) > os.path.getsize(target):
+            os.remove(target)
+        else:
+            os.replace(target, part)
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     digest = _PartDigest(part)
     for attempt in range(1, attempts + 1):
         try:
@@ -79,6 +89,27 @@ def download_file(url: str, target: str, sha256: str | None = None, size_bytes: 
     _verify(part, digest, sha256, size_bytes, url)
     os.replace(part, target)
     return True
+
+
+_verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256, so a file is hashed once per change
+
+
+def file_problem(path: str, sha256: str | None, size_bytes: int | None, hash_it: bool = True) -> str | None:
+    """Why the file at `path` is not the published one (wrong size, wrong SHA-256), or None when it is (or cannot be
+    told: nothing published). `hash_it=False` checks the size only (a quick listing)."""
+    stat = os.stat(path)
+    if size_bytes is not None and stat.st_size != size_bytes:
+        return f"has {stat.st_size:,} bytes, expected {size_bytes:,}"
+    if sha256 is None or not hash_it:
+        return None
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        digest = _PartDigest(path)
+        digest.catch_up(stat.st_size)
+        _verified[key] = digest.sha.hexdigest()
+    if _verified[key] != sha256.lower():
+        return f"its SHA-256 is {_verified[key]}, expected {sha256}"
+    return None
 
 
 def _gave_up(url: str, part: str, why: str) -> str:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import requests
 
-START_TIMEOUT_S = 120
+START_TIMEOUT_S = 300  # a busy machine takes minutes to import torch and the nodes
 MODEL_FOLDERS = ("streamingt2v", "text_encoders", "vae", "clip_vision")
 
 
@@ -33,29 +33,35 @@ class ServerStartError(RuntimeError):
     pass
 
 
-@contextlib.contextmanager
-def running_server(comfyui_path: str, base: str, *extra_args: str) -> Iterator[str]:
-    """Yields the server's URL; `<base>/server.log` holds its output. CPU, in-memory database, no API nodes."""
-    port = free_port()
+def start_main(comfyui_path: str, base: str, port: int, log_path: str, extra_args: tuple[str, ...],
+               **popen_options) -> subprocess.Popen:
+    """main.py on 127.0.0.1:`port`, answering once this returns (CPU, in-memory database, no API nodes)."""
     command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", base,
                "--database-url", "sqlite:///:memory:", "--disable-api-nodes", "--disable-auto-launch", *extra_args]
-    log_path = os.path.join(base, "server.log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=comfyui_path, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        url = f"http://127.0.0.1:{port}"
+                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, **popen_options)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                try:
-                    requests.get(f"{url}/system_stats", timeout=2).raise_for_status()
-                    break
-                except requests.RequestException:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        with open(log_path) as f:
-                            raise ServerStartError(f"ComfyUI did not start:\n{f.read()[-3000:]}") from None
-                    time.sleep(0.5)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+            requests.get(f"http://127.0.0.1:{port}/system_stats", timeout=2).raise_for_status()
+            return process
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                with open(log_path) as f:
+                    raise ServerStartError(f"ComfyUI did not start:\n{f.read()[-3000:]}") from None
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running_server(comfyui_path: str, base: str, *extra_args: str) -> Iterator[str]:
+    """Yields the server's URL; `<base>/server.log` holds its output."""
+    port = free_port()
+    process = start_main(comfyui_path, base, port, os.path.join(base, "server.log"), extra_args)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -103,6 +103,10 @@ class Host:
             raise HostExecutionError(self.executor.status_messages)
         return self.executor.history_result["outputs"]
 
+    def node_output(self, node_id: str, slot: int = 0):
+        """What a node of the last prompt returned on one of its outputs (the executor's cache holds it)."""
+        return self.executor.caches.outputs.get(node_id)[slot][0]
+
 
 class HostValidationError(Exception):
     def __init__(self, error: dict, node_errors: dict):
