@@ -19,6 +19,7 @@ link="$comfyui/custom_nodes/$(basename "$pack")"
 # the pack's commands (download, convert) look here for their ComfyUI when run outside custom_nodes/
 echo "$comfyui" > "$pack/.comfyui_path"
 mkdir -p "$comfyui/models/streamingt2v"
+echo "$(basename "$pack") is in $link; ComfyUI's Python, for the pack's python -m commands: $python"
 device_flag=()
 "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() or torch.backends.mps.is_available() else 1)" || device_flag=(--cpu)
 cd "$comfyui"

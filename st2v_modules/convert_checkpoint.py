@@ -13,7 +13,7 @@ import argparse
 import os
 
 from .checkpoints.convert import convert
-from .model_files.catalog import find
+from .model_files.catalog import DOWNLOAD_COMMAND, find
 from .model_files.location import MODELS_DIR_HELP, NO_MODELS_DIR, find_models_dir
 
 OFFICIAL = find("streamingt2v")
@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.models_dir is None:
             parser.error(NO_MODELS_DIR)
         source = os.path.join(args.models_dir, OFFICIAL.folder, OFFICIAL.path)
+        if not os.path.isfile(source):  # a terminal has no R to press: say how to get the file, or to name another
+            parser.error(f"{OFFICIAL.path} is not in {os.path.dirname(source)}: download it first with "
+                         f"{DOWNLOAD_COMMAND} {OFFICIAL.name} ({OFFICIAL.size}), or name the file: "
+                         "python -m st2v_modules.convert_checkpoint SOURCE TARGET --fp16")
     target = args.target or default_target(source, args.fp16)
     try:
         print(convert(source, target, args.fp16))

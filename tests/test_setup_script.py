@@ -48,11 +48,12 @@ def installed(comfyui_path, tmp_path_factory):
 
 
 def test_setup_links_the_clone_installs_with_comfyuis_venv_and_loads_the_pack(installed):
-    comfyui, clone, _, log, returncode = installed
+    comfyui, clone, python, log, returncode = installed
     assert returncode == 0, log[-3000:]
     link = os.path.join(comfyui, "custom_nodes", PACK)
     assert os.path.islink(link) and os.path.samefile(link, clone)
     assert f"custom_nodes/{PACK}" in log and "IMPORT FAILED" not in log
+    assert f"{PACK} is in {link}; ComfyUI's Python, for the pack's python -m commands: {python}" in log
     assert os.path.isdir(os.path.join(comfyui, "models", "streamingt2v"))
     assert open(os.path.join(clone, ".comfyui_path")).read().strip() == comfyui
 

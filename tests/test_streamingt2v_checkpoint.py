@@ -103,6 +103,19 @@ def test_converter_writes_a_safetensors_the_loader_reads_back(tmp_path):
     assert max((back.unet[k].float() - v).abs().max() for k, v in original.unet.items()) < 1e-2
 
 
+def test_converter_without_the_official_file_says_how_to_get_it(tmp_path):
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "st2v_modules.convert_checkpoint", "--fp16", "--models-dir", str(tmp_path)],
+                          cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (f"streaming_t2v.ckpt is not in {tmp_path / 'streamingt2v'}: download it first with python -m "
+            "st2v_modules.download streamingt2v (25.6 GB), or name the file: python -m st2v_modules.convert_checkpoint "
+            "SOURCE TARGET --fp16") in done.stderr
+    assert "refresh" not in done.stderr
+
+
 def test_converter_refuses_to_overwrite_its_source(tmp_path):
     from st2v_modules.checkpoints.convert import convert
     path = str(tmp_path / "a.safetensors")
