@@ -19,7 +19,6 @@ import folder_paths
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES, EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
 from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frames
 from ..st2v_modules.sampling.prompt_schedule import PromptSchedule
-from ..st2v_modules.sampling.timesteps import official_ddim_timesteps
 from ..st2v_modules.video_files.reader import read_video
 from ..st2v_modules.video_files.writer import MP4, VideoWriter
 from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
@@ -27,7 +26,6 @@ from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
 from .streamingt2v_model import StreamingT2V
 from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
 
-OFFICIAL_SCHEDULER = "streamingt2v_ddim"
 FPS = 8  # the official stage-2 frame rate
 MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
 PNG_BYTES_PER_PIXEL = 2.0
@@ -42,12 +40,6 @@ class Sampling:
     noise: Callable[[int, torch.Tensor], torch.Tensor]  # (chunk, latent) -> noise
     official_ddim: bool = False
     describe: dict = field(default_factory=dict)
-
-
-def official_ddim_sigmas(model, steps: int) -> torch.Tensor:
-    """The official DDIM grid as sigmas; it ends at t = 0's sigma, not at 0 (DDIM eta 1 == euler_ancestral)."""
-    sigmas = model.get_model_object("model_sampling").sigmas
-    return torch.cat([sigmas[official_ddim_timesteps(steps)], sigmas[:1]]).float()
 
 
 def seeded_noise(run_seed: int, shared: bool) -> Callable[[int, torch.Tensor], torch.Tensor]:

@@ -58,7 +58,7 @@ def test_one_extension_step_equals_the_official_algorithm(host, models_dir, step
     positive = clip.encode_from_tokens_scheduled(clip.tokenize("a cat walks"))
     negative = clip.encode_from_tokens_scheduled(clip.tokenize(""))
 
-    sigmas = engine.official_ddim_sigmas(model, STEPS)[:steps_taken + 1]
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "streamingt2v_ddim", STEPS)[:steps_taken + 1]
     sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), sigmas,
                                host.pack_module("nodes.guiding").cfg_guider(CFG), engine.seeded_noise(RUN_SEED, shared=False),
                                official_ddim=True)

@@ -74,8 +74,9 @@ def test_shipped_settings_are_the_papers(path, info):
         loader = inputs["model"][0]
         assert prompt[loader]["class_type"] == "STV_LoadStreamingT2V"
         assert [inputs[k] for k in ("model", "vae", "clip_vision", "streamingt2v")] == [[loader, 0], [loader, 2], [loader, 3], [loader, 4]]
-    for node in by_class(prompt, "KSampler").values():
-        assert (node["inputs"]["steps"], node["inputs"]["cfg"], node["inputs"]["sampler_name"]) == (50, 9, "dpmpp_2m")
+    for node in by_class(prompt, "KSampler").values():  # the first chunk: DPM-Solver++ 2M on the official timesteps
+        inputs = node["inputs"]
+        assert (inputs["steps"], inputs["cfg"], inputs["sampler_name"], inputs["scheduler"]) == (50, 9, "dpmpp_2m", "streamingt2v_stage1")
     for node in list(by_class(prompt, "STV_EmptyVideoLatent").values()) + list(by_class(prompt, "ImageScale").values()):
         assert (node["inputs"]["width"], node["inputs"]["height"]) == (256, 256)
     for node in by_class(prompt, "STV_EmptyVideoLatent").values():
