@@ -10,6 +10,7 @@ import node_helpers
 from comfy_api.latest import io
 
 from ..st2v_modules.models.apm import TEXT_TOKENS
+from ..st2v_modules.models.clip_pixels import official_clip_pixels
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES
 from ..st2v_modules.sampling.frames import check_video_frames
 from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VType
@@ -56,12 +57,18 @@ def anchor_tokens(streamingt2v: StreamingT2V, clip_vision, anchor_image: torch.T
     """APM tokens of the anchor frame and of the official unconditional (mid-grey) image, `[1, 16, 1024]` each."""
     require_clip_vision(clip_vision)
     grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
-    # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
-    # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
-    embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
+    embeds = image_embeds(clip_vision, torch.cat([anchor_image[:1], grey]))
     conditioner, device = _loaded(streamingt2v)
     tokens = conditioner.image_tokens(embeds.to(device, conditioner.dtype), batch_size=2).to(mm.intermediate_device())
     return tokens[:1], tokens[1:]
+
+
+def image_embeds(clip_vision, images: torch.Tensor) -> torch.Tensor:
+    """The vision tower's pooled, projected embedding (the APM's input) of the official float pixels: the host's
+    `encode_image` would resize differently (no aligned corners) and round to 8 bits."""
+    mm.load_model_gpu(clip_vision.patcher)
+    pixels = official_clip_pixels(images.to(clip_vision.load_device))
+    return clip_vision.model(pixel_values=pixels)[2].to(mm.intermediate_device())
 
 
 def require_clip_vision(clip_vision) -> None:

@@ -7,6 +7,7 @@ import torch
 
 from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
 from helpers.fixtures import official_modules
+from helpers.official_pixels import official_image_embeds
 from st2v_modules.models.cam import run_cam
 
 pytestmark = pytest.mark.host
@@ -44,6 +45,7 @@ def test_one_extension_step_equals_the_official_algorithm(host, models_dir, step
     """After 2 of the 50 steps the latents are of order 1: 1e-4 absolute. Over all 50 steps the tiny random model's
     latents grow to hundreds under cfg 7.5, where fp32 rounding alone is ~1e-4: there the bar is 1e-5 relative."""
     pytest.importorskip("diffusers", reason="diffusers' DDIMScheduler is the reference scheduler")
+    pytest.importorskip("kornia", reason="kornia is the official image preprocessing")
     import comfy.clip_vision
     import comfy.sample
     import comfy.samplers
@@ -71,8 +73,8 @@ def test_one_extension_step_equals_the_official_algorithm(host, models_dir, step
                               "negative": conditioning.with_chunk_conditions(negative, uncond_tokens, features)})
     ours = engine.sample_chunk(guider, sampling, latent, 0, seed)
 
-    grey = torch.full_like(start[:1], 0.5)
-    embeds = clip_vision.encode_image(torch.cat([start[:1], grey]), crop=False).image_embeds
+    grey = torch.full_like(start[:1], 0.5)  # the official all-zero image in [-1, 1]
+    embeds = official_image_embeds(clip_vision, torch.cat([start[:1], grey]))
     diffusion_latents = official_chunk(comfy.sample.prepare_noise(latent, seed), start, positive[0][0], negative[0][0], embeds, seed,
                                        steps_taken)
     reference = diffusion_latents / SD_LATENT_SCALE  # what both hand to the VAE (ComfyUI returns VAE-space latents)
