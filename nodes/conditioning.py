@@ -1,18 +1,16 @@
 """StreamingT2V Conditioning: turns a MODEL and prompts into what any core sampler needs to denoise one chunk."""
 from __future__ import annotations
 
-import logging
-
 import torch
 
 import comfy.model_management as mm
 import node_helpers
 from comfy_api.latest import io
 
-from ..st2v_modules.models.apm import TEXT_TOKENS
 from ..st2v_modules.models.clip_pixels import official_clip_pixels
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES
 from ..st2v_modules.sampling.frames import check_video_frames
+from .prompts import first_block
 from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VType
 
 UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]
@@ -104,8 +102,7 @@ def with_chunk_conditions(conditioning: list, image_tokens: torch.Tensor, cam_fe
     """Append the 16 image tokens to the 77 text tokens (the official 93-token context) and attach the CAM features."""
     out = []
     for text, extras in conditioning:
-        if text.shape[1] != TEXT_TOKENS:
-            logging.warning("StreamingT2V uses the first %d prompt tokens (got %d), as the official pipeline truncates.", TEXT_TOKENS, text.shape[1])
-        context = torch.cat([text[:, :TEXT_TOKENS], image_tokens.to(text.dtype).expand(text.shape[0], -1, -1)], dim=1)
+        text = first_block(text, "the extension")
+        context = torch.cat([text, image_tokens.to(text.dtype).expand(text.shape[0], -1, -1)], dim=1)
         out.append([context, extras.copy()])
     return node_helpers.conditioning_set_values(out, {CAM_FEATURES: cam_features})

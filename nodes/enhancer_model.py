@@ -45,6 +45,8 @@ class EnhancerSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_s
 class Vid2VidXL(ModelScopeT2V):
     """Frames in the batch like the first-chunk model; a chunk's frame count comes with the conditioning."""
 
+    stage = "the enhancer"
+
     def __init__(self, model_config, device=None):
         comfy.model_base.BaseModel.__init__(self, model_config, comfy.model_base.ModelType.V_PREDICTION, device=device,
                                             unet_model=UNet3D)
