@@ -36,7 +36,7 @@ def test_parity_resampler_and_token_merge(modules):
     multi = resampler(t["inputs/clip_image_embeds_multi"], t["outputs/image_tokens_multi"].shape[0])  # frames averaged
     assert multi.shape == shape(sidecar, "outputs/image_tokens_multi")
     assert (multi - t["outputs/image_tokens_multi"]).abs().max() <= tol
-    attn2 = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
+    attn2 = unet.get_submodule(sidecar["merge_layer"])  # the official module path: ours has the same
     context = torch.cat([t["inputs/text_embeds"], single], dim=1)
     merged = attn2.key_value_source(context)
     assert (merged - t["outputs/merged_context_77"]).abs().max() <= tol
