@@ -24,7 +24,8 @@ from ..st2v_modules.video_files.writer import MP4, VideoWriter
 from .conditioning import anchor_tokens, attach_cam, frame_features, require_clip_vision, with_chunk_conditions
 from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
 from .streamingt2v_model import StreamingT2V
-from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
+from .video_run import (ALL_FRAMES, FP32, FrameStore, Progress, decoding_vae, frames_bytes, free_disk_bytes, output_base,
+                        refuse_frames_beyond_ram)
 
 FPS = 8  # the official stage-2 frame rate
 MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
@@ -65,6 +66,7 @@ class Request:
     seed: int = 0
     chunk_offset: int = 0  # chunks made by the run this one resumes
     resumed_from: str | None = None
+    vae_decode: str = FP32
 
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
@@ -104,7 +106,8 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
     steps = len(sampling.sigmas) - 1
     cond_tokens, uncond_tokens = anchor_tokens(request.streamingt2v, request.clip_vision, start[:1])
     model = attach_cam(request.model, request.streamingt2v)
-    mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
+    vae = decoding_vae(request.vae, request.vae_decode)
+    mm.load_models_gpu([model, vae.patcher])  # once for the run; the sampler finds them loaded
     latent = torch.zeros([EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
     progress = Progress(model, plan.chunks * steps)
     tail = start[-CONDITION_FRAMES:]
@@ -119,7 +122,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, writer: 
         seed = chunk_seed(request.seed, index)
         guider = sampling.guider(model, chunk_conds)
         samples = sample_chunk(guider, sampling, latent, index, seed, progress.step_callback())
-        frames = request.vae.decode(samples.to(mm.intermediate_device()))
+        frames = vae.decode(samples.to(mm.intermediate_device()))
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         writer.write(new)
@@ -205,7 +208,8 @@ class Manifest:
         self.data = {
             "status": "running", "video": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
-            "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": FPS,
+            "seed": request.seed, "sampling": request.sampling.describe, "vae_decode": request.vae_decode,
+            "format": request.video_format, "fps": FPS,
             "streamingt2v_weights": request.streamingt2v.weights_name,
             "prompt_schedule": request.schedule.entries if request.schedule else None,
             "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset, "chunk_log": [],

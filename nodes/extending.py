@@ -14,7 +14,7 @@ from .guiding import cfg_guider, describe_guider, guider_conds, like_guider
 from .inputs import cfg_input
 from .schedulers import DDIM_SCHEDULER
 from .streamingt2v_model import StreamingT2VType
-from .video_run import ALL_FRAMES, OUTPUT_FRAMES
+from .video_run import ALL_FRAMES, DECODE_DTYPES, FP32, OUTPUT_FRAMES
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
 OFFICIAL_STEPS = 50
@@ -54,6 +54,10 @@ def output_inputs() -> list:
         io.Int.Input("redo_from_chunk", default=-1, min=-1, max=100000, optional=True,
                      tooltip="With resume_manifest: -1 continues after the last finished chunk; k keeps chunks before k and "
                              "redoes the rest (e.g. with another seed or prompt)."),
+        io.Combo.Input("vae_decode", options=list(DECODE_DTYPES), default=FP32, optional=True,
+                       tooltip="fp32: each chunk is decoded in float32, as the official run; its frames condition the next "
+                               "chunk, so rounding in a bf16/fp16 decode (ComfyUI's VAE default on GPUs) compounds along the "
+                               "video. vae dtype: decode as the VAE was loaded (less VRAM)."),
     ]
 
 

@@ -162,7 +162,7 @@ def test_a_changed_node_fails_the_workflows_that_use_it(info):
     grown = json.loads(json.dumps(info))
     grown["STV_Extend"]["input"]["required"]["fps"] = ["FLOAT", {"default": 8.0}]
     grown["STV_Extend"]["input_order"]["required"].append("fps")
-    with pytest.raises(ConversionError, match=r"Node \d+ \(STV_Extend\): 14 widget values saved but the node has 15"):
+    with pytest.raises(ConversionError, match=r"Node \d+ \(STV_Extend\): 15 widget values saved but the node has 16"):
         ui_to_api(workflow, grown)
     renamed = {k: v for k, v in info.items() if k != "STV_Extend"}
     with pytest.raises(ConversionError, match="node type 'STV_Extend' is not installed"):
