@@ -8,6 +8,7 @@ import torch
 from helpers.fake_models import CLIP_VISION, STREAMINGT2V_CKPT, TEXT_ENCODER
 from helpers.fixtures import official_modules
 from helpers.official_pixels import official_image_embeds
+from helpers.tolerances import FLOAT32_REORDERED, relative_error
 from st2v_modules.models.cam import run_cam
 
 pytestmark = pytest.mark.host
@@ -42,8 +43,8 @@ def official_chunk(noise, start, text, text_uncond, embeds, seed, steps_taken):
 @pytest.mark.parametrize("steps_taken", [2, STEPS])
 @torch.inference_mode()
 def test_one_extension_step_equals_the_official_algorithm(host, models_dir, steps_taken):
-    """After 2 of the 50 steps the latents are of order 1: 1e-4 absolute. Over all 50 steps the tiny random model's
-    latents grow to hundreds under cfg 7.5, where fp32 rounding alone is ~1e-4: there the bar is 1e-5 relative."""
+    """The tiny random model's latents grow to tens after 2 steps and hundreds after 50 under cfg 7.5; the bar is
+    relative to that scale (measured: 1.6e-6 after 2 steps, 2.2e-6 after 50)."""
     pytest.importorskip("diffusers", reason="diffusers' DDIMScheduler is the reference scheduler")
     pytest.importorskip("kornia", reason="kornia is the official image preprocessing")
     import comfy.clip_vision
@@ -78,8 +79,7 @@ def test_one_extension_step_equals_the_official_algorithm(host, models_dir, step
     diffusion_latents = official_chunk(comfy.sample.prepare_noise(latent, seed), start, positive[0][0], negative[0][0], embeds, seed,
                                        steps_taken)
     reference = diffusion_latents / SD_LATENT_SCALE  # what both hand to the VAE (ComfyUI returns VAE-space latents)
-    error = (ours - reference).abs().max()
-    scale = reference.abs().max()
-    print(f"{steps_taken} steps vs official DDIM: max abs err {float(error):.2e}, latent scale {float(scale):.2f}")
+    error = relative_error(ours, reference)
+    print(f"{steps_taken} steps vs official DDIM: max err {error:.2e} of the latent scale {float(reference.abs().max()):.2f}")
     assert ours.shape == reference.shape == (16, 4, 6, 8)
-    assert error <= (1e-4 if steps_taken < STEPS else 1e-5 * scale)
+    assert error <= FLOAT32_REORDERED
