@@ -12,6 +12,7 @@ from .nodes.latents import EmptyVideoLatent
 from .nodes.loading import LoadModelScopeT2V, LoadStreamingT2V
 from .nodes.measuring import VideoMetrics
 from .nodes.paths import register_model_folder
+from .nodes.schedulers import register_schedulers
 
 
 class StreamingT2VExtension(ComfyExtension):
@@ -24,4 +25,5 @@ class StreamingT2VExtension(ComfyExtension):
 
 async def comfy_entrypoint() -> StreamingT2VExtension:
     register_model_folder()
+    register_schedulers()
     return StreamingT2VExtension()

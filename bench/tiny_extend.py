@@ -68,7 +68,8 @@ def extend_request(pieces: Pieces, start, total_frames: int, steps: int, output_
     import torch
     engine = pieces.engine
     zero = [[torch.zeros(1, 77, 1024), {}]]
-    sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), engine.official_ddim_sigmas(pieces.model, steps),
+    sigmas = comfy.samplers.calculate_sigmas(pieces.model.get_model_object("model_sampling"), "streamingt2v_ddim", steps)
+    sampling = engine.Sampling(comfy.samplers.sampler_object("euler_ancestral"), sigmas,
                                pieces.guiding.cfg_guider(7.5), engine.seeded_noise(seed, shared=False), official_ddim=True)
     return engine.Request(model=pieces.model, streamingt2v=pieces.streamingt2v,
                           conds={"positive": positive or zero, "negative": negative or zero}, clip_vision=pieces.clip_vision, vae=pieces.vae, start=start,

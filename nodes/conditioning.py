@@ -1,18 +1,17 @@
 """StreamingT2V Conditioning: turns a MODEL and prompts into what any core sampler needs to denoise one chunk."""
 from __future__ import annotations
 
-import logging
-
 import torch
 
 import comfy.model_management as mm
 import node_helpers
 from comfy_api.latest import io
 
-from ..st2v_modules.models.apm import TEXT_TOKENS
+from ..st2v_modules.models.clip_pixels import official_clip_pixels
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES
 from ..st2v_modules.sampling.frames import check_video_frames
 from .model import ModelScopeT2V
+from .prompts import first_block
 from .streamingt2v_model import CAM_FEATURES, CAM_OPTION, CAMHandle, StreamingT2V, StreamingT2VModel, StreamingT2VType
 
 UNCONDITIONAL_GREY = 0.5  # the official unconditional image is all zeros in [-1, 1]
@@ -58,12 +57,18 @@ def anchor_tokens(streamingt2v: StreamingT2V, clip_vision, anchor_image: torch.T
     """APM tokens of the anchor frame and of the official unconditional (mid-grey) image, `[1, 16, 1024]` each."""
     require_clip_vision(clip_vision)
     grey = torch.full_like(anchor_image[:1], UNCONDITIONAL_GREY)
-    # the host's pooled, projected ViT-H embedding is the APM's input; its resize (bicubic, antialiased,
-    # 8-bit rounded) differs slightly from the official kornia resize (align_corners=True)
-    embeds = clip_vision.encode_image(torch.cat([anchor_image[:1], grey]), crop=False).image_embeds
+    embeds = image_embeds(clip_vision, torch.cat([anchor_image[:1], grey]))
     conditioner, device = _loaded(streamingt2v)
     tokens = conditioner.image_tokens(embeds.to(device, conditioner.dtype), batch_size=2).to(mm.intermediate_device())
     return tokens[:1], tokens[1:]
+
+
+def image_embeds(clip_vision, images: torch.Tensor) -> torch.Tensor:
+    """The vision tower's pooled, projected embedding (the APM's input) of the official float pixels: the host's
+    `encode_image` would resize differently (no aligned corners) and round to 8 bits."""
+    mm.load_model_gpu(clip_vision.patcher)
+    pixels = official_clip_pixels(images.to(clip_vision.load_device))
+    return clip_vision.model(pixel_values=pixels)[2].to(mm.intermediate_device())
 
 
 def require_clip_vision(clip_vision) -> None:
@@ -111,8 +116,7 @@ def with_chunk_conditions(conditioning: list, image_tokens: torch.Tensor, cam_fe
     """Append the 16 image tokens to the 77 text tokens (the official 93-token context) and attach the CAM features."""
     out = []
     for text, extras in conditioning:
-        if text.shape[1] != TEXT_TOKENS:
-            logging.warning("StreamingT2V uses the first %d prompt tokens (got %d), as the official pipeline truncates.", TEXT_TOKENS, text.shape[1])
-        context = torch.cat([text[:, :TEXT_TOKENS], image_tokens.to(text.dtype).expand(text.shape[0], -1, -1)], dim=1)
+        text = first_block(text, "the extension")
+        context = torch.cat([text, image_tokens.to(text.dtype).expand(text.shape[0], -1, -1)], dim=1)
         out.append([context, extras.copy()])
     return node_helpers.conditioning_set_values(out, {CAM_FEATURES: cam_features})

@@ -49,6 +49,7 @@ class Vid2VidXL(ModelScopeT2V):
     """Frames in the batch like the first-chunk model; a chunk's frame count comes with the conditioning."""
 
     activation_bytes_per_latent_pixel = ACTIVATION_BYTES_PER_LATENT_PIXEL
+    stage = "the enhancer"
 
     def __init__(self, model_config, device=None):
         comfy.model_base.BaseModel.__init__(self, model_config, comfy.model_base.ModelType.V_PREDICTION, device=device,

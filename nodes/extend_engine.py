@@ -17,7 +17,6 @@ import folder_paths
 from ..st2v_modules.sampling.chunks import CONDITION_FRAMES, EXTEND_CHUNK_FRAMES, NEW_FRAMES_PER_CHUNK, ChunkPlan, chunk_seed, plan_chunks
 from ..st2v_modules.sampling.frames import LATENT_CHANNELS, VAE_FACTOR, check_video_frames
 from ..st2v_modules.sampling.prompt_schedule import PromptSchedule
-from ..st2v_modules.sampling.timesteps import official_ddim_timesteps
 from ..st2v_modules.video_files.reader import read_video
 from ..st2v_modules.video_files.resume_frames import SUFFIX as RESUME_SUFFIX
 from ..st2v_modules.video_files.resume_frames import ResumeFrames, load_resume_frames, save_resume_frames
@@ -28,9 +27,9 @@ from .guiding import UNCONDITIONAL_CONDS, Conds, GuiderFactory
 from .inputs import OFFICIAL_FPS
 from .manifest import CANCELLED, COMPLETE, FAILED, Manifest, ManifestError, manifest_file, read_manifest
 from .streamingt2v_model import StreamingT2V
-from .video_run import ALL_FRAMES, FrameStore, Progress, frames_bytes, free_disk_bytes, output_base, refuse_frames_beyond_ram
+from .video_run import (ALL_FRAMES, FP32, FrameStore, Progress, decoding_vae, frames_bytes, free_disk_bytes, output_base,
+                        refuse_frames_beyond_ram)
 
-OFFICIAL_SCHEDULER = "streamingt2v_ddim"
 MP4_BYTES_PER_PIXEL = 0.25  # generous for h264 at crf 17
 PNG_BYTES_PER_PIXEL = 2.0
 
@@ -44,12 +43,6 @@ class Sampling:
     noise: Callable[[int, torch.Tensor], torch.Tensor]  # (chunk, latent) -> noise
     official_ddim: bool = False
     describe: dict = field(default_factory=dict)
-
-
-def official_ddim_sigmas(model, steps: int) -> torch.Tensor:
-    """The official DDIM grid as sigmas; it ends at t = 0's sigma, not at 0 (DDIM eta 1 == euler_ancestral)."""
-    sigmas = model.get_model_object("model_sampling").sigmas
-    return torch.cat([sigmas[official_ddim_timesteps(steps)], sigmas[:1]]).float()
 
 
 def seeded_noise(run_seed: int, shared: bool) -> Callable[[int, torch.Tensor], torch.Tensor]:
@@ -77,6 +70,7 @@ class Request:
     chunk_offset: int = 0  # chunks made by the run this one resumes
     resumed_from: str | None = None
     metadata: dict[str, str] | None = None  # embedded in the file (the prompt and workflow)
+    vae_decode: str = FP32
 
 
 def extend(request: Request) -> tuple[torch.Tensor, str]:
@@ -114,7 +108,8 @@ def manifest_data(request: Request, plan: ChunkPlan, writer: VideoWriter, base: 
     return {
         "video": os.path.basename(writer.path), "resume_frames": os.path.basename(base + RESUME_SUFFIX),
         "start_frames": plan.start_frames, "frames_to_add": plan.frames_to_add, "chunks": plan.chunks,
-        "seed": request.seed, "sampling": request.sampling.describe, "format": request.video_format, "fps": request.fps,
+        "seed": request.seed, "sampling": request.sampling.describe, "vae_decode": request.vae_decode,
+        "format": request.video_format, "fps": request.fps,
         "streamingt2v_weights": request.streamingt2v.weights_name,
         "prompt_schedule": request.schedule.entries if request.schedule else None,
         "resumed_from": request.resumed_from, "chunk_offset": request.chunk_offset,
@@ -160,7 +155,8 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, run: Run
     steps = len(sampling.sigmas) - 1
     cond_tokens, uncond_tokens = anchor_tokens(request.streamingt2v, request.clip_vision, start[:1])
     model = attach_cam(request.model, request.streamingt2v)
-    mm.load_models_gpu([model, request.vae.patcher])  # once for the run; the sampler finds them loaded
+    vae = decoding_vae(request.vae, request.vae_decode)
+    mm.load_models_gpu([model, vae.patcher])  # once for the run; the sampler finds them loaded
     latent = torch.zeros([EXTEND_CHUNK_FRAMES, LATENT_CHANNELS, start.shape[1] // VAE_FACTOR, start.shape[2] // VAE_FACTOR])
     progress = Progress(model, plan.chunks * steps, request.fps)
     tail = start[-CONDITION_FRAMES:]
@@ -177,7 +173,7 @@ def _run_chunks(request: Request, plan: ChunkPlan, start: torch.Tensor, run: Run
         keep = min(NEW_FRAMES_PER_CHUNK, request.frames_to_add - chunk * NEW_FRAMES_PER_CHUNK)
         with progress.sampling(new_frames(keep)) as callback:
             samples = sample_chunk(guider, sampling, latent, index, seed, callback)
-        frames = request.vae.decode(samples.to(mm.intermediate_device()))
+        frames = vae.decode(samples.to(mm.intermediate_device()))
         new = frames[CONDITION_FRAMES:CONDITION_FRAMES + keep]
         tail = frames[-CONDITION_FRAMES:]
         run.write(new, tail)

@@ -9,12 +9,13 @@ from comfy_api.latest import io
 from ..st2v_modules.sampling.chunks import chunk_seed
 from ..st2v_modules.sampling.prompt_schedule import parse_prompt_schedule
 from ..st2v_modules.video_files.writer import FORMATS
-from .extend_engine import OFFICIAL_SCHEDULER, Request, Sampling, extend, official_ddim_sigmas, resume_start, seeded_noise
+from .extend_engine import Request, Sampling, extend, resume_start, seeded_noise
 from .guiding import cfg_guider, describe_guider, guider_conds, like_guider
 from .inputs import cfg_input, fps_input
+from .schedulers import DDIM_SCHEDULER
 from .streamingt2v_model import StreamingT2VType
 from .video_output import file_metadata, finished, video_output
-from .video_run import ALL_FRAMES, OUTPUT_FRAMES
+from .video_run import ALL_FRAMES, DECODE_DTYPES, FP32, OUTPUT_FRAMES
 
 NOISE_MODES = ("fresh per chunk (official)", "shared across chunks")
 OFFICIAL_STEPS = 50
@@ -56,6 +57,10 @@ def output_inputs() -> list:
         io.Int.Input("redo_from_chunk", default=-1, min=-1, max=100000, optional=True,
                      tooltip="With resume_manifest: -1 continues after the last finished chunk; k keeps chunks before k and "
                              "redoes the rest (e.g. with another seed or prompt)."),
+        io.Combo.Input("vae_decode", options=list(DECODE_DTYPES), default=FP32, optional=True,
+                       tooltip="fp32: each chunk is decoded in float32, as the official run; its frames condition the next "
+                               "chunk, so rounding in a bf16/fp16 decode (ComfyUI's VAE default on GPUs) compounds along the "
+                               "video. vae dtype: decode as the VAE was loaded (less VRAM)."),
     ]
 
 
@@ -105,7 +110,7 @@ class StreamingT2VExtend(ExtendNode):
             category="StreamingT2V/sampling",
             description="Extends a video 8 frames at a time: each 16-frame chunk is conditioned on the last 8 frames by "
                         "the CAM and on the first frame by the APM. Defaults are the official run (DDIM eta 1 = "
-                        f"euler_ancestral on the {OFFICIAL_SCHEDULER} schedule, 50 steps, cfg 7.5).",
+                        f"euler_ancestral on the {DDIM_SCHEDULER} schedule, 50 steps, cfg 7.5).",
             inputs=[
                 io.Model.Input("model", tooltip="The MODEL output of Load StreamingT2V (patches such as LoRA apply to every chunk)."),
                 streamingt2v_input(),
@@ -117,9 +122,9 @@ class StreamingT2VExtend(ExtendNode):
                 io.Int.Input("steps", default=OFFICIAL_STEPS, min=1, max=1000, tooltip="Sampler steps per chunk (official: 50)."),
                 cfg_input(),
                 io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler_ancestral",
-                               tooltip="euler_ancestral with the streamingt2v_ddim scheduler is the official DDIM with eta 1."),
-                io.Combo.Input("scheduler", options=[OFFICIAL_SCHEDULER] + list(comfy.samplers.KSampler.SCHEDULERS),
-                               default=OFFICIAL_SCHEDULER, tooltip=f"{OFFICIAL_SCHEDULER}: the official DDIM timesteps (981 ... 1, ending at t=0)."),
+                               tooltip=f"euler_ancestral with the {DDIM_SCHEDULER} scheduler is the official DDIM with eta 1."),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default=DDIM_SCHEDULER,
+                               tooltip=f"{DDIM_SCHEDULER}: the official DDIM timesteps (981 ... 1, ending at t=0)."),
                 io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MODES[0],
                                tooltip="fresh: new noise per chunk, as the official code really runs; shared: one noise tensor for all chunks."),
             ] + output_inputs(),
@@ -130,11 +135,9 @@ class StreamingT2VExtend(ExtendNode):
     @classmethod
     def execute(cls, model, positive, negative, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
                 noise_mode: str, **kwargs) -> io.NodeOutput:
-        official = scheduler == OFFICIAL_SCHEDULER
-        sigmas = (official_ddim_sigmas(model, steps) if official else
-                  comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, steps).cpu())
+        sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, steps).cpu()
         sampling = Sampling(comfy.samplers.sampler_object(sampler_name), sigmas, cfg_guider(cfg),
-                            seeded_noise(seed, noise_mode == NOISE_MODES[1]), official,
+                            seeded_noise(seed, noise_mode == NOISE_MODES[1]), scheduler == DDIM_SCHEDULER,
                             {"sampler": sampler_name, "scheduler": scheduler, "steps": steps, "cfg": cfg, "noise_mode": noise_mode})
         return run(sampling, seed, model=model, conds={"positive": positive, "negative": negative}, hidden=cls.hidden, **kwargs)
 

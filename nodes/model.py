@@ -19,6 +19,7 @@ from ..st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
 from ..st2v_modules.checkpoints.reading import materialize
 from ..st2v_modules.models.config import UNet3DConfig
 from ..st2v_modules.models.unet3d import UNet3D
+from .prompts import first_block
 
 FP8_FAST = "fp8_e4m3fn_fast"  # core's name: fp8 weights, and fp8 matrix products on GPUs that have them
 WEIGHT_DTYPES = {"default": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
@@ -44,11 +45,14 @@ class ModelScopeT2V(comfy.model_base.BaseModel):
     """Latents are `[frames, 4, H/8, W/8]` like core SVD, so core VAE and latent nodes work on them unchanged."""
 
     network = UNet3D
+    stage = "the first chunk"  # the text-only model, named when a long prompt is cut (None: the context has image tokens)
 
     def __init__(self, model_config: ModelScopeT2VConfig, device=None):
         super().__init__(model_config, comfy.model_base.ModelType.EPS, device=device, unet_model=self.network)
 
     def extra_conds(self, **kwargs):
+        if self.stage and kwargs.get("cross_attn") is not None:
+            kwargs["cross_attn"] = first_block(kwargs["cross_attn"], self.stage)
         out = super().extra_conds(**kwargs)
         # cond and uncond may be batched together: the frame count, not the batch, tells videos apart
         out["num_frames"] = comfy.conds.CONDConstant(kwargs.get("video_frames", kwargs["noise"].shape[0]))

@@ -63,6 +63,7 @@ class CAMFeatures(comfy.conds.CONDRegular):
 
 class StreamingT2VModel(ModelScopeT2V):
     network = HostStreamingUNet
+    stage = None  # StreamingT2V Conditioning cuts the prompt and adds the image tokens
 
     def extra_conds(self, **kwargs):
         out = super().extra_conds(**kwargs)

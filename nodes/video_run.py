@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 import comfy.model_management as mm
+import comfy.sd
 import comfy.utils
 import folder_paths
 import latent_preview
@@ -19,6 +20,8 @@ import latent_preview
 ALL_FRAMES, LAST_CHUNK = "all", "last chunk"
 OUTPUT_FRAMES = (ALL_FRAMES, LAST_CHUNK)
 RAM_SHARE_FOR_FRAMES = 0.5  # the IMAGE output may take at most this share of the machine's RAM
+VAE_DTYPE, FP32 = "vae dtype", "fp32"
+DECODE_DTYPES = (FP32, VAE_DTYPE)
 
 
 def output_base(prefix: str, width: int, height: int) -> str:
@@ -41,6 +44,14 @@ def refuse_frames_beyond_ram(frames: int, width: int, height: int, what: str) ->
     if needed > RAM_SHARE_FOR_FRAMES * mm.get_total_memory(torch.device("cpu")):
         raise ValueError(f"Holding all {frames} {what} needs {needed / 1e9:.1f} GB of RAM: set output_frames to "
                          f"'{LAST_CHUNK}' (the video file still gets every frame).")
+
+
+def decoding_vae(vae, decode_dtype: str):
+    """The VAE that decodes the frames: the user's, or a float32 copy of its weights (built once per run; the user's
+    VAE stays as loaded). On a GPU the host loads VAEs in bf16 or fp16, and decoded frames condition the next chunk."""
+    if decode_dtype == VAE_DTYPE or vae.vae_dtype == torch.float32:
+        return vae
+    return comfy.sd.VAE(sd=vae.get_sd(), device=vae.device, dtype=torch.float32)
 
 
 class FrameStore:

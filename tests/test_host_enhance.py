@@ -59,7 +59,7 @@ def test_the_first_chunk_model_given_to_the_enhancer_loader_is_named(host):
 
 class ToyDenoiser(torch.nn.Module):
     """The blending fixture's toy v-model in the UNet's place: v = tanh(x/2 + mean over the chunk's frames of x/2)
-    + y * t / 1000, with y read off the text context (0.3 for the prompt, -0.2 for the negative)."""
+    + y * t / 1000, with y read off the text context (the sidecar's y for the prompt and for the negative)."""
 
     dtype = torch.float32
 
@@ -71,32 +71,35 @@ class ToyDenoiser(torch.nn.Module):
 
 
 def test_full_sampler_parity_through_the_hosts_dpmpp_2m_sde(host):
-    """The official sampler end to end with the toy model: our model sampling, blending guider and guidance rescale
-    driving the host's own DPM++ 2M SDE (its Brownian tree seeded 0 as the official one) reproduce the official result."""
+    """The official sampler end to end with the toy model, every setting from the sidecar: our model sampling, blending
+    guider and guidance rescale driving the host's own DPM++ 2M SDE (its Brownian tree seeded 0 as the official one)
+    reproduce the official result."""
     import comfy.k_diffusion.sampling as k_sampling
     import comfy.samplers
     from helpers.fake_models import ENHANCER
-    from helpers.fixtures import load_fixture
+    from helpers.fixtures import BlendingRun, load_fixture
     from helpers.tiny_models import to_frames_in_batch, to_video
     tensors, sidecar = load_fixture("randomized_blending")
+    run = BlendingRun.of(sidecar)
     engine, model_module = host.pack_module("nodes.enhance_engine"), host.pack_module("nodes.enhancer_model")
     blending = host.pack_module("st2v_modules.sampling.blending")
     model = model_module.load_enhancer(os.path.join(host.folder_paths.get_folder_paths("streamingt2v")[0], ENHANCER))
     model.model.diffusion_model = ToyDenoiser()
-    model = engine.enhancer_model(model, 0.2)
-    official_noise = tensors["inputs/full_sampler_noise"]  # [1, 4, 56, 2, 3]; the official start is noise * sigmas[0]
+    model = engine.enhancer_model(model, run.guide_rescale)
+    official_noise = tensors["inputs/full_sampler_noise"]  # [B, C, F, h, w]; the official start is noise * sigmas[0]
+    frames = official_noise.shape[2]
     sigmas = tensors["outputs/sampler_sigmas"]
     recorded = iter(tensors["inputs/full_sampler_random_offsets"].tolist())
-    conds = {"positive": [[torch.full((1, 77, 1024), 0.3), {"video_frames": 24}]],
-             "negative": [[torch.full((1, 77, 1024), -0.2), {"video_frames": 24}]]}
-    guider = engine.blended(host.pack_module("nodes.guiding").cfg_guider(7.5)(model, conds),
-                            blending.BlendPlan(official_noise.shape[2]), 0, cuts=lambda plan: next(recorded))
+    conds = {"positive": [[torch.full((1, 77, 1024), run.y_cond), {"video_frames": run.chunk}]],
+             "negative": [[torch.full((1, 77, 1024), run.y_uncond), {"video_frames": run.chunk}]]}
+    guider = engine.blended(host.pack_module("nodes.guiding").cfg_guider(run.guide_scale)(model, conds),
+                            blending.BlendPlan(frames, run.chunk, run.overlap), 0, cuts=lambda plan: next(recorded))
     tree = k_sampling.BrownianTreeNoiseSampler(official_noise, sigmas[sigmas > 0].min(), sigmas.max(), seed=0, cpu=True)
     sampler = comfy.samplers.KSAMPLER(k_sampling.sample_dpmpp_2m_sde,
                                       extra_options={"noise_sampler": lambda s, s_next: to_frames_in_batch(tree(s, s_next))})
-    latent = torch.zeros(56, 4, 2, 3)
+    latent = torch.zeros_like(to_frames_in_batch(official_noise))
     samples = guider.sample(to_frames_in_batch(official_noise), latent, sampler, sigmas, disable_pbar=True, seed=0)
-    result = to_video(samples * model.model.latent_format.scale_factor, 56)
+    result = to_video(samples * model.model.latent_format.scale_factor, frames)
     error = (result - tensors["outputs/full_sampler_result"]).abs().max().item()
     assert error < sidecar["suggested_tolerance"]["full_sampler_max_abs_err"], error
     assert next(recorded, None) is None, "one set of cuts per solver step"

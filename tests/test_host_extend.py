@@ -37,6 +37,7 @@ def test_first_chunk_extended_to_48_frames(host):
     assert outputs["20"] == {"images": [{"filename": os.path.basename(video), "subfolder": "", "type": "output"}], "animated": [True]}
     manifest = json.load(open(newest(host, "stv_extend48", ".json")))
     assert manifest["status"] == "complete" and manifest["chunks"] == 4 and len(manifest["chunk_log"]) == 4
+    assert manifest["vae_decode"] == "fp32"  # the default: the official precision for the frames the next chunk reads
     assert len({c["seed"] for c in manifest["chunk_log"]}) == 4
 
 

@@ -7,6 +7,7 @@ import torch
 from helpers.fake_models import MODELSCOPE_PTH, NOT_A_UNET, SINGLE_FILE_FP16, TRUNCATED
 from helpers.graphs import sample_only, text_to_video, video_frames
 from helpers.host import HostExecutionError, HostValidationError
+from helpers.tolerances import FLOAT32_REORDERED, relative_error
 
 pytestmark = pytest.mark.host
 OUR_NODES = {"STV_LoadModelScopeT2V", "STV_LoadStreamingT2V", "STV_ConvertStreamingT2V", "STV_Conditioning", "STV_Extend",
@@ -71,8 +72,10 @@ def test_cond_and_uncond_batched_together_equal_separate_calls(host):
         together = model.apply_model(x, sigma, c_crossattn=context, num_frames=frames)
         apart = torch.cat([model.apply_model(x[i:i + frames], sigma[i:i + frames], c_crossattn=context[i:i + frames],
                                              num_frames=frames) for i in (0, frames)])
-    assert (together - apart).abs().max() < 1e-5
-    assert (together[:frames] - together[frames:]).abs().max() > 1e-3  # the two halves really differ
+    error = relative_error(together, apart)
+    print(f"batched vs separate: max err {error:.2e} of the output scale {float(apart.abs().max()):.2f}")
+    assert error < FLOAT32_REORDERED  # the sums run in another order (1.22e-5 absolute of an output near 2 was seen)
+    assert relative_error(together[:frames], together[frames:]) > 1e-2  # the two halves really differ
 
 
 def test_memory_estimate_grows_with_frames(host):

@@ -5,7 +5,7 @@ Weights go through the loader that reads the real checkpoint (`streamingt2v_from
 import pytest
 import torch
 
-from helpers.fixtures import load_fixture, official_modules, official_weights, tolerance
+from helpers.fixtures import load_fixture, manifest_shapes, official_modules, shape, tolerance
 from helpers.official_checkpoint import tiny_official_weights
 from st2v_modules.models.cam import run_cam
 from helpers.tiny_models import to_frames_in_batch, to_video
@@ -27,23 +27,25 @@ def denoise(modules, latents, timestep, text, image_embeds, cond_frames):
     return to_video(unet(x, timestep, context, frames, cam_out), frames)
 
 
-def test_the_run_time_test_checkpoint_has_the_fixtures_keys_and_shapes():
-    """What the other tests load instead of the fixture: the same official layout, other random values."""
-    fixture, built = official_weights(), tiny_official_weights()
-    assert {k: v.shape for k, v in built.items()} == {k: v.shape for k, v in fixture.items()}
-    assert not torch.equal(built["base_model.conv_in.weight"], fixture["base_model.conv_in.weight"])
+def test_the_run_time_test_checkpoint_is_in_the_published_layout():
+    """What the other tests load instead of a fixture: the published key names of the trained parts with as many
+    dimensions each (a tiny configuration has fewer blocks and channels), so it holds for any fixture set."""
+    published, built = manifest_shapes(), tiny_official_weights()
+    assert set(built) <= set(published), sorted(set(built) - set(published))[:5]
+    assert {k: v.dim() for k, v in built.items()} == {k: len(published[k]) for k in built}
 
 
 @torch.inference_mode()
 def test_parity_resampler_and_token_merge(modules):
     unet, _, resampler = modules
     t, sidecar = load_fixture("apm_resampler_tiny")
-    tol = tolerance(sidecar, 1e-5)
-    single = resampler(t["inputs/clip_image_embeds_single"], 1)
+    tol = tolerance(sidecar)
+    single = resampler(t["inputs/clip_image_embeds_single"], t["outputs/image_tokens_single"].shape[0])
     assert (single - t["outputs/image_tokens_single"]).abs().max() <= tol
-    multi = resampler(t["inputs/clip_image_embeds_multi"], 2)
-    assert multi.shape == (2, 16, 1024) and (multi - t["outputs/image_tokens_multi"]).abs().max() <= tol
-    attn2 = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
+    multi = resampler(t["inputs/clip_image_embeds_multi"], t["outputs/image_tokens_multi"].shape[0])  # frames averaged
+    assert multi.shape == shape(sidecar, "outputs/image_tokens_multi")
+    assert (multi - t["outputs/image_tokens_multi"]).abs().max() <= tol
+    attn2 = unet.get_submodule(sidecar["merge_layer"])  # the official module path: ours has the same
     context = torch.cat([t["inputs/text_embeds"], single], dim=1)
     merged = attn2.key_value_source(context)
     assert (merged - t["outputs/merged_context_77"]).abs().max() <= tol
@@ -83,14 +85,18 @@ def test_parity_full_denoiser_step_and_cfg_batch(modules):
 
 @torch.inference_mode()
 def test_conditioning_frames_and_image_embedding_change_the_output(modules):
-    t, _ = load_fixture("cam_apm_unet_tiny")
+    """The same perturbation as the sidecar's sensitivity checks (+ 0.5 N(0, 1)) changes our output as much as the
+    official one (another draw of the noise: within a factor 4 of the recorded mean change)."""
+    t, sidecar = load_fixture("cam_apm_unet_tiny")
     g = torch.Generator().manual_seed(0)
     args = [t["inputs/latents"], t["inputs/timestep"], t["inputs/text_embeds"], t["inputs/clip_image_embeds"], t["inputs/cond_frames"]]
     base = denoise(modules, *args)
-    for index, name in ((4, "conditioning frames"), (3, "image embedding")):
+    checks = sidecar["sensitivity_checks"]
+    for index, check in ((4, "cond_frames (CAM input) + 0.5*N"), (3, "clip_image_embeds (resampler input) + 0.5*N")):
         changed = list(args)
         changed[index] = args[index] + 0.5 * torch.randn(args[index].shape, generator=g)
-        assert (denoise(modules, *changed) - base).abs().mean() > 1e-3, name
+        change, official = (denoise(modules, *changed) - base).abs().mean().item(), checks[check]["mean_abs_change"]
+        assert official / 4 < change < 4 * official, (check, change, official)
 
 
 @pytest.mark.parametrize("dtype, bound", [(torch.bfloat16, 0.1), (torch.float16, 0.02)])

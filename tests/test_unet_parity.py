@@ -5,8 +5,7 @@ import torch
 from st2v_modules.models.unet3d import UNet3D
 from st2v_modules.checkpoints.modelscope import load_unet3d_state_dict
 from helpers.tiny_models import TINY_DIFFUSERS_CONFIG, TINY_CONFIG, randomize, to_frames_in_batch, to_video, write_modelscope_unet
-
-TOLERANCE = 1e-4
+from helpers.tolerances import FLOAT32_REORDERED, relative_error
 
 
 def inputs(batch=2, frames=3, height=12, width=10, tokens=77, seed=1):
@@ -34,7 +33,7 @@ def test_matches_diffusers_on_a_cfg_batch_of_odd_sized_latents(diffusers_pair):
     expected = reference(video, timesteps, context).sample
     got = to_video(ours(to_frames_in_batch(video), timesteps, context, num_frames=3), 3)
     assert got.shape == expected.shape == (2, 4, 3, 12, 10)
-    assert (got - expected).abs().max() <= TOLERANCE
+    assert relative_error(got, expected) <= FLOAT32_REORDERED  # another attention kernel, the same float32 network
     assert expected.abs().max() > 0.1  # the comparison is not between two near-zero tensors
 
 
@@ -59,7 +58,7 @@ def test_matches_the_original_modelscope_unetsd_loaded_from_its_pth(tmp_path):
     video, timesteps, context = inputs(height=8, width=8, tokens=7)
     expected = original(video, timesteps.long(), context)
     got = to_video(ours(to_frames_in_batch(video), timesteps, context, num_frames=3), 3)
-    assert (got - expected).abs().max() <= TOLERANCE
+    assert relative_error(got, expected) <= FLOAT32_REORDERED
     assert expected.abs().max() > 0.1
 
 

@@ -62,3 +62,16 @@ def test_frames_without_an_extend_node_is_the_first_chunk_length():
 def test_frames_not_longer_than_the_first_chunk_is_refused():
     with pytest.raises(OverrideError, match="already has 16 frames"):
         apply_aliases(first_chunk_and_extend(), frames=16)
+
+
+def test_prompt_sets_the_primitive_a_derived_caption_reads():
+    """The enhanced workflow's wiring: one Prompt primitive, a Concatenate appending ', ' for the enhancer's caption."""
+    prompt = text_to_video()
+    prompt["30"] = {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "old"}}
+    prompt["31"] = {"class_type": "StringConcatenate", "inputs": {"string_a": ["30", 0], "string_b": "", "delimiter": ", "}}
+    prompt["32"] = {"class_type": "CLIPTextEncode", "inputs": {"text": ["31", 0], "clip": ["2", 0]}}
+    prompt["33"] = {"class_type": "STV_Enhance", "inputs": {"positive": ["32", 0], "negative": ["5", 0]}}
+    prompt["4"]["inputs"]["text"] = ["30", 0]
+    changes = apply_aliases(prompt, prompt_text="a heron")
+    assert prompt["30"]["inputs"]["value"] == "a heron" and changes == ["30 (PrimitiveStringMultiline).value = 'a heron'"]
+    assert prompt["31"]["inputs"] == {"string_a": ["30", 0], "string_b": "", "delimiter": ", "}

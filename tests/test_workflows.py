@@ -86,8 +86,9 @@ def test_shipped_settings_are_the_papers(path, info):
         loader = inputs["model"][0]
         assert prompt[loader]["class_type"] == "STV_LoadStreamingT2V"
         assert [inputs[k] for k in ("model", "vae", "clip_vision", "streamingt2v")] == [[loader, 0], [loader, 2], [loader, 3], [loader, 4]]
-    for node in by_class(prompt, "KSampler").values():
-        assert (node["inputs"]["steps"], node["inputs"]["cfg"], node["inputs"]["sampler_name"]) == (50, 9, "dpmpp_2m")
+    for node in by_class(prompt, "KSampler").values():  # the first chunk: DPM-Solver++ 2M on the official timesteps
+        inputs = node["inputs"]
+        assert (inputs["steps"], inputs["cfg"], inputs["sampler_name"], inputs["scheduler"]) == (50, 9, "dpmpp_2m", "streamingt2v_stage1")
     for node in list(by_class(prompt, "STV_EmptyVideoLatent").values()) + list(by_class(prompt, "ImageScale").values()):
         assert (node["inputs"]["width"], node["inputs"]["height"]) == (256, 256)
     for node in by_class(prompt, "STV_EmptyVideoLatent").values():
@@ -110,8 +111,47 @@ def test_the_enhanced_workflow_feeds_every_frame_to_the_official_enhancer(info):
     inputs = enhance["inputs"]
     assert (inputs["steps"], inputs["strength"], inputs["cfg"], inputs["guidance_rescale"], inputs["sampler_name"]) == (30, 0.6, 7.5, 0.2, "dpmpp_2m_sde")
     assert (inputs["width"], inputs["height"], inputs["fit"], inputs["chunk_frames"], inputs["overlap_frames"]) == (1280, 720, "pad (official)", 24, 8)
-    assert prompt[inputs["positive"][0]]["inputs"]["text"].endswith(", ")  # the official caption: prompt + ", "
     assert prompt[inputs["model"][0]]["class_type"] == "STV_LoadEnhancer" and inputs["vae"] == [inputs["model"][0], 1]
+
+
+def caption_graph(prompt: dict, text_encoder: str) -> dict:
+    """The enhanced workflow's nodes up to the enhancer's positive conditioning, with previews of the caption text and
+    of the conditioning, its CLIP swapped for a core Load CLIP (the caption's wiring is what is tested)."""
+    ((_, enhance),) = by_class(prompt, "STV_Enhance").items()
+    encoder = enhance["inputs"]["positive"][0]
+    needed, todo = set(), [encoder]
+    while todo:
+        node = todo.pop()
+        needed.add(node)
+        todo += [v[0] for k, v in prompt[node]["inputs"].items() if isinstance(v, list) and k != "clip"]
+    graph = {i: json.loads(json.dumps(prompt[i])) for i in needed}
+    graph["clip"] = {"class_type": "CLIPLoader", "inputs": {"clip_name": text_encoder, "type": "stable_diffusion", "device": "default"}}
+    graph[encoder]["inputs"]["clip"] = ["clip", 0]
+    graph["caption"] = {"class_type": "PreviewAny", "inputs": {"source": graph[encoder]["inputs"]["text"]}}
+    graph["conditioning"] = {"class_type": "PreviewAny", "inputs": {"source": [encoder, 0]}}
+    return graph
+
+
+def test_the_enhancer_caption_follows_the_prompt(host, info):
+    """The prompt is typed once: editing only it (in the browser, or with run_workflow --prompt) changes the enhancer's
+    caption, the prompt followed by ', ' as the official video_to_video pipeline builds it, and so its conditioning.
+    Before, the caption was a second text holding the old prompt; --prompt wrote the raw prompt there, dropping ', '."""
+    from helpers.fake_models import TEXT_ENCODER
+    from st2v_modules.headless.overrides import apply_aliases
+    prompt = ui_to_api(load(WORKFLOWS[IDS.index("streamingt2v_text_to_video_enhanced")]), info)
+    ((primitive, _),) = by_class(prompt, "PrimitiveStringMultiline").items()
+    shown = {}
+    for text in ("a red fox in the snow", "a blue whale under the sea"):
+        prompt[primitive]["inputs"]["value"] = text  # what the user edits in the green Prompt
+        outputs = host.run(caption_graph(prompt, TEXT_ENCODER))
+        assert outputs["caption"]["text"] == [text + ", "]
+        shown[text] = outputs["conditioning"]["text"][0]
+    assert len(set(shown.values())) == 2, "the enhancer's conditioning changes with the prompt"
+    apply_aliases(prompt, prompt_text="a heron")
+    assert prompt[primitive]["inputs"]["value"] == "a heron"
+    assert host.run(caption_graph(prompt, TEXT_ENCODER))["caption"]["text"] == ["a heron, "]
+    first_chunk = [n for n in by_class(prompt, "CLIPTextEncode").values() if n["inputs"]["text"] == [primitive, 0]]
+    assert first_chunk, "the first chunk's prompt encoder reads the same Prompt"
 
 
 def test_low_vram_loads_fp8(info):

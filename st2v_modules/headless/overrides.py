@@ -3,7 +3,8 @@
 
 A node is named by its id, its title or its class (when only one node has that class). The aliases:
 - prompt / negative: the text of every text encoder that reaches a `positive` / `negative` input,
-  through nodes that pass conditioning on (such as StreamingT2V Conditioning);
+  through nodes that pass conditioning on (such as StreamingT2V Conditioning); a text wired from a primitive is set
+  there, and a text derived from it by string nodes (the enhancer's caption: prompt + ", ") follows it;
 - seed: every `seed` and `noise_seed`;
 - frames: the video's total length. With StreamingT2V Extend in the graph it sets `frames_to_add` to
   the total minus the first chunk (Empty Video Latent's frames); without, Empty Video Latent's frames.
@@ -60,6 +61,16 @@ def convert_value(text: str, current: Any) -> Any:
     return text
 
 
+def wired_value(prompt: Prompt, node_id: str, name: str, value_inputs: tuple[str, ...]) -> tuple[str, str]:
+    """The value node behind a wired input (a primitive: none of its own inputs wired) and its value input."""
+    source = str(prompt[node_id]["inputs"][name][0])
+    inputs = prompt[source]["inputs"]
+    value_input = next((k for k in value_inputs if k in inputs), None)
+    if value_input is None or any(is_link(v) for v in inputs.values()):
+        raise OverrideError(f"{name} of node {node_id} is wired to node {source} ({title(prompt, source)}); set that node instead.")
+    return source, value_input
+
+
 def set_input(prompt: Prompt, node: str, name: str, text: str, changes: list[str]) -> None:
     """Set one input; an input wired to a value node (a primitive: no inputs of its own wired) is set there."""
     node_id = find_node(prompt, node)
@@ -67,12 +78,7 @@ def set_input(prompt: Prompt, node: str, name: str, text: str, changes: list[str
     if name not in inputs:
         raise OverrideError(f"node {node_id} ({title(prompt, node_id)}) has no input {name!r}; it has: {', '.join(inputs)}")
     if is_link(inputs[name]):
-        source = str(inputs[name][0])
-        source_inputs = prompt[source]["inputs"]
-        value_input = next((k for k in TEXT_INPUTS + SEED_INPUTS if k in source_inputs), None)
-        if value_input is None or any(is_link(v) for v in source_inputs.values()):
-            raise OverrideError(f"{name} of node {node_id} is wired to node {source} ({title(prompt, source)}); set that node instead.")
-        set_input(prompt, source, value_input, text, changes)
+        set_input(prompt, *wired_value(prompt, node_id, name, TEXT_INPUTS + SEED_INPUTS), text, changes)
         return
     try:
         inputs[name] = convert_value(text, inputs[name])
@@ -110,6 +116,21 @@ def text_sources(prompt: Prompt, role: str) -> list[str]:
     return found
 
 
+def text_holders(prompt: Prompt, node_id: str, name: str) -> list[tuple[str, str]]:
+    """The (node, input) pairs whose own text reaches input `name` of a node: the input itself when it holds the text,
+    else the texts that feed it through string nodes (a primitive, a Concatenate: a caption derived from the prompt
+    follows it, the delimiter stays)."""
+    value = prompt[node_id]["inputs"][name]
+    if not is_link(value):
+        return [(node_id, name)]
+    source = str(value[0])
+    inputs = prompt[source]["inputs"]
+    linked = [k for k, v in inputs.items() if is_link(v) and (k in TEXT_INPUTS or k.startswith("string"))]
+    if linked:
+        return [holder for k in linked for holder in text_holders(prompt, source, k)]
+    return [wired_value(prompt, node_id, name, TEXT_INPUTS)]
+
+
 def apply_aliases(prompt: Prompt, prompt_text: str | None = None, negative: str | None = None, seed: int | None = None,
                   frames: int | None = None) -> list[str]:
     changes: list[str] = []
@@ -119,8 +140,9 @@ def apply_aliases(prompt: Prompt, prompt_text: str | None = None, negative: str 
         sources = text_sources(prompt, role)
         if not sources:
             raise OverrideError(f"no text encoder feeds a {role} input in this workflow; use --set node.text=...")
-        for source in sources:
-            set_input(prompt, source, "text", text, changes)
+        holders = dict.fromkeys(holder for source in sources for holder in text_holders(prompt, source, "text"))
+        for node_id, name in holders:
+            set_input(prompt, node_id, name, text, changes)
     if seed is not None:
         seeded = [(i, k) for i, n in prompt.items() for k in SEED_INPUTS if k in n["inputs"]]
         if not seeded:

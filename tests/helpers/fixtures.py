@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -43,8 +45,38 @@ def official_modules():
     return modules_from(official_weights())
 
 
-def tolerance(sidecar: dict, default: float = 1e-4) -> float:
-    return sidecar.get("suggested_tolerance", {}).get("max_abs_err", default)
+def tolerance(sidecar: dict) -> float:
+    """The sidecar's max abs error bar (the StreamingT2V fixtures' `suggested_tolerance`)."""
+    return sidecar["suggested_tolerance"]["max_abs_err"]
+
+
+def shape(sidecar: dict, tensor: str) -> tuple[int, ...]:
+    """A tensor's shape as the sidecar records it."""
+    return tuple(sidecar["tensors"][tensor]["shape"])
+
+
+@dataclass(frozen=True)
+class BlendingRun:
+    """What the randomized-blending fixture's official run was given (its sidecar's `config`)."""
+    frames: int
+    chunk: int
+    overlap: int
+    chunks: int
+    steps: int
+    noise_level: int  # the grid starts at t = noise_level - 1
+    guide_scale: float
+    guide_rescale: float
+    y_cond: float  # the toy model's text term for the prompt and for the negative prompt
+    y_uncond: float
+
+    @classmethod
+    def of(cls, sidecar: dict) -> "BlendingRun":
+        config, sample = sidecar["config"], sidecar["config"]["sample_args"]
+        assert (sample["solver"], sample["discretization"], sample["t_min"]) == ("dpmpp_2m_sde", "trailing", 0), \
+            "the fixture format: the official DPM++ 2M SDE on the trailing grid down to t = 0"
+        toy = dict(re.findall(r"(y_cond|y_uncond)=(-?[0-9.]+)", config["toy_model"]))
+        return cls(config["num_frames"], config["chunk_size"], config["overlap_size"], config["n_chunks"], sample["steps"],
+                   sample["t_max"] + 1, config["guide_scale"], config["guide_rescale"], float(toy["y_cond"]), float(toy["y_uncond"]))
 
 
 def manifest_shapes(variable: str = "ST2V_KEYS_MANIFEST", default: str = DEFAULT_MANIFEST) -> dict[str, torch.Size]:

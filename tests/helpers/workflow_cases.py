@@ -53,6 +53,7 @@ SHRINK: dict[tuple[str, str], Any | Callable[[Any], Any]] = {
     ("ImageScale", "width"): WIDTH,
     ("ImageScale", "height"): HEIGHT,
     ("CLIPTextEncode", "text"): lambda text: text and TEST_PROMPT,  # one text: the host's cache encodes it once for all runs
+    ("PrimitiveStringMultiline", "value"): lambda text: text and TEST_PROMPT,  # a prompt typed once for several encoders
     ("KSampler", "steps"): 1,
     ("STV_Extend", "steps"): 1,
     ("STV_Extend", "frames_to_add"): FRAMES_TO_ADD,
@@ -92,6 +93,8 @@ def for_tests(prompt: dict) -> dict:
     for node in small.values():
         for name, value in node["inputs"].items():
             key = (node["class_type"], name)
+            if isinstance(value, list):  # a link: the value comes from the node it names
+                continue
             if key in MODEL_FILES:
                 node["inputs"][name] = MODEL_FILES[key]
             elif key in SHRINK:
