@@ -32,7 +32,7 @@ CONFIG = UNet3DConfig(block_out_channels=(320, 320), down_block_types=("CrossAtt
 ENHANCER_CONFIG = UNet3DConfig(**{**CONFIG.to_dict(), "block_out_channels": (320, 640), "row_padded_resampling": True})
 MEASURE = """
 import ctypes, gc, json, os, sys
-sys.path[:0] = [{tests!r}]
+sys.path[:0] = [{tests!r}, {repo!r}]
 from helpers.host import Host, find_comfyui, make_base_directory
 base = make_base_directory()
 os.rmdir(os.path.join(base, "models"))
@@ -119,7 +119,7 @@ def test_both_loaders_peak_within_1_3x_the_weights_kept_in_every_dtype(host, tmp
                                                         "weight_dtype": dtype})
     cases = [load(safetensors, dtype) for dtype in DTYPES] + [load(ckpt, "bf16")]
     cases += [enhance(fp32_unet, dtype) for dtype in DTYPES] + [enhance(fp16_unet, "default")]
-    script = MEASURE.format(tests=os.path.join(REPO, "tests"), models=str(tmp_path), cases=cases)
+    script = MEASURE.format(tests=os.path.join(REPO, "tests"), repo=REPO, models=str(tmp_path), cases=cases)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
