@@ -50,7 +50,7 @@ def test_mp4_resume_makes_exactly_the_frames_of_the_uninterrupted_run(host):
     os.remove(os.path.join(output_dir(host), "stv_exact_first_00001_.resume.safetensors"))
     lossy = extend(host, "stv_exact_lossy", frames_to_add=16, seed=41,
                    resume_manifest=os.path.join(output_dir(host), "stv_exact_first_00001_.json"))  # an absolute name inside
-    assert (lossy[24:] - whole[24:]).abs().max() > 1e-3
+    assert (lossy[24:] - whole[24:]).abs().max() > 1e-5  # far beyond rounding (the tiny random UNet damps it: 8e-4)
 
 
 def test_a_full_disk_mid_run_fails_truthfully_and_resumes_once_there_is_space(host):
