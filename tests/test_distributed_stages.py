@@ -8,7 +8,7 @@ from st2v_modules.distributed import stages
 from st2v_modules.distributed.items import Item, read_items
 from st2v_modules.headless.runner import UsageError
 
-OUTPUT_CLASSES = {"PreviewImage", "PreviewAny", "SaveVideo"}
+OUTPUT_CLASSES = {"PreviewImage", "PreviewAny", "SaveVideo", "STV_Extend", "STV_Enhance"}  # as /object_info marks them
 
 
 def test_a_plain_list_is_one_prompt_per_line():

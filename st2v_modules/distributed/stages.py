@@ -72,13 +72,13 @@ def in_folder(prompt: Prompt, folder: str) -> Prompt:
 def resumed(prompt: Prompt, extend: str, manifest: str, frames_to_add: int, output_classes: set[str]) -> Prompt:
     """Go on from `manifest` (relative to the output folder) for `frames_to_add` more frames. The start frames are
     read back from the manifest's video, so the first chunk is not made again: its inputs get a placeholder and
-    the output nodes that only show it (not fed by the extension) are left out."""
+    the output nodes that only show it (not fed by the extension; the extension itself is one too) are left out."""
     prompt = copy.deepcopy(prompt)
     inputs = prompt[extend]["inputs"]
     inputs.update(resume_manifest=manifest, redo_from_chunk=-1, frames_to_add=frames_to_add, start_frames=[PLACEHOLDER_START, 0])
     prompt[PLACEHOLDER_START] = {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 8, "color": 0},
                                  "_meta": {"title": "replaced by the resumed video's frames"}}
-    return without(prompt, output_nodes(prompt, output_classes) - descendants(prompt, extend))
+    return without(prompt, output_nodes(prompt, output_classes) - descendants(prompt, extend) - {extend})
 
 
 def fed_by_video(prompt: Prompt, extend: str) -> Prompt:
@@ -127,7 +127,7 @@ def enhancement_stage(prompt: Prompt, extend: str, enhance: str, output_classes:
     if enhance not in descendants(prompt, extend):
         raise StageError(f"node {enhance} ({title(prompt, enhance)}) does not read the video of node {extend} "
                          f"({title(prompt, extend)}); --enhance-on needs an enhancer fed by the extension.")
-    kept = descendants(prompt, enhance)
+    kept = descendants(prompt, enhance) | {enhance, extend}  # both are output nodes too (they play their videos)
     return shown_path(fed_by_video(without(prompt, output_nodes(prompt, output_classes) - kept), extend), enhance, ENHANCED_PATH)
 
 
