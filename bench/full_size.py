@@ -407,11 +407,11 @@ def sample(args, node, core, stage, compiled, model, clip, vae, clip_vision, stv
     if model is not None:
         extend = node["STV_Extend"]
         with stage("extend") as s:
-            frames, _ = extend.execute(**node_inputs(extend, model=compiled(s.wrap(model)), streamingt2v=stv, positive=positive,
+            frames = extend.execute(**node_inputs(extend, model=compiled(s.wrap(model)), streamingt2v=stv, positive=positive,
                                                      negative=negative, clip_vision=clip_vision, vae=vae, start_frames=start_frames,
                                                      frames_to_add=8 * args.chunks, seed=33, steps=steps,
                                                      filename_prefix="full_size/extend", video_format=PNG,
-                                                     output_frames="last chunk")).result
+                                                     output_frames="last chunk")).result[0]  # frames, path, VIDEO
         s.steps, s.chunks, s.estimate = steps * args.chunks, args.chunks, model.model.memory_required([32, 4, size // 8, size // 8])
     if enhancer_pair is not None:
         enhancer, enhancer_vae = enhancer_pair
