@@ -118,7 +118,10 @@ class Command:
         pytest.fail(f"no line like {pattern!r}:\n" + "\n".join(self.lines[-40:]))
 
     def finish(self) -> tuple[int, str, str]:
-        stdout, _ = self.process.communicate(timeout=RUN_TIMEOUT_S)
+        """The exit status, stdout (the table) and stderr. stdout is read here while the reader thread keeps stderr:
+        communicate() would read stderr too and take the last lines from the thread."""
+        stdout = self.process.stdout.read()  # until the command exits; the table is small
+        self.process.wait(timeout=RUN_TIMEOUT_S)
         self.reader.join(timeout=10)
         return self.process.returncode, stdout, "\n".join(self.lines)
 
@@ -130,6 +133,13 @@ def write(path, text: str) -> str:
 
 def manifests(folder: str) -> list[dict]:
     return [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith("_.json")]
+
+
+def table_rows(table: str) -> list[str]:
+    """The summary table's three item rows (Ray may print a line of its own before the table)."""
+    lines = table.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["#", "status"])
+    return lines[header + 1:header + 4]
 
 
 def png_sequence(folder: str):
@@ -162,8 +172,8 @@ def test_a_killed_worker_loses_no_video_the_item_goes_on_from_chunk_1(cluster, w
     assert status == 0, table + log
     assert re.search(r"item 1 video: worker \d \(pid \d+ .*\) was lost \(.*\); the next free worker takes it over, going on "
                      r"from its manifest", log), log
-    assert "item 1 went on from chunk 1 of killed/001/stv_extend_00001_.json" in log
-    rows = [line.split() for line in table.splitlines()[1:4]]
+    assert "item 1 went on from chunk 1 of killed/001/stv_extend_00001_.json" in log, log
+    rows = [line.split() for line in table_rows(table)]
     assert [(r[0], r[1], r[3]) for r in rows] == [("1", "done", "1"), ("2", "done", "0"), ("3", "done", "0")], table
     first, resumed = manifests(str(item_1))
     assert first["status"] == "running" and len(first["chunk_log"]) == 1  # as the kill left it
@@ -187,10 +197,11 @@ def test_a_second_pool_enhances_in_two_segments_while_the_first_extends_and_a_ba
                                  "--enhance-segments", "2", "--output", str(output), "--name", "piped",
                                  "--fetch", str(fetched)).finish()
     assert status == 1, table + log  # one item failed
-    rows = {line.split()[0]: line for line in table.splitlines()[1:4]}
+    rows = {line.split()[0]: line for line in table_rows(table)}
     assert "done" in rows["1"] and "done" in rows["3"] and "failed" in rows["2"], table
     assert "item 2 (a lighthouse at night): " in table and "missing.ckpt" in table  # ComfyUI's refusal, in full
-    assert log.index("item 1 segment 1 -> enhancer") < log.index("item 3 extend done")  # enhanced while the next extends
+    handed = re.search(r"item 1 \(.*?\) segment 1 -> enhancer", log)
+    assert handed and handed.start() < log.index("item 3 extend done"), log  # enhanced while the next extends
     for item in ("001", "003"):
         folder = output / "piped" / item
         (extended,) = [f for f in os.listdir(folder) if f.startswith("stv_extend_") and f.endswith(".mp4")]
