@@ -8,7 +8,8 @@ import logging
 
 import torch
 
-CONTEXT_TOKENS = 77
+from ..st2v_modules.models.apm import TEXT_TOKENS
+
 _said: set[str] = set()
 
 
@@ -20,9 +21,9 @@ def log_once(message: str) -> None:
 
 def first_block(context: torch.Tensor, stage: str) -> torch.Tensor:
     """A conditioning of several 77-token blocks cut to its first, said once per stage."""
-    if context.shape[1] <= CONTEXT_TOKENS:
+    if context.shape[1] <= TEXT_TOKENS:
         return context
-    log_once(f"StreamingT2V: the prompt of {stage} is longer than {CONTEXT_TOKENS} tokens ({context.shape[1] // CONTEXT_TOKENS} "
-             f"blocks); like the official tokenizer, {stage} keeps the first block (the start token, the first {CONTEXT_TOKENS - 2} "
+    log_once(f"StreamingT2V: the prompt of {stage} is longer than {TEXT_TOKENS} tokens ({context.shape[1] // TEXT_TOKENS} "
+             f"blocks); like the official tokenizer, {stage} keeps the first block (the start token, the first {TEXT_TOKENS - 2} "
              "tokens, the end token) and drops the rest.")
-    return context[:, :CONTEXT_TOKENS]
+    return context[:, :TEXT_TOKENS]
